@@ -1,0 +1,171 @@
+#include "cli/common.h"
+
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "lib/atomic_file.h"
+#include "lib/error.h"
+#include "lib/hash.h"
+#include "lib/image/io.h"
+#include "lib/image/open_data.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/version.h"
+
+namespace mirage::cli {
+
+void add_common_options(po::options_description& options, CommonFlags& flags) {
+  options.add_options()
+    ("device", po::value(&flags.runtime.device)->default_value("auto"), "auto | cpu | cuda | cuda:N")
+    ("seed", po::value(&flags.runtime.seed)->default_value(0), "random seed; the same seed gives the same output on CPU")
+    ("threads", po::value(&flags.runtime.threads)->default_value(0), "CPU threads (0 = all cores)")
+    ("quiet,q", po::bool_switch(&flags.quiet), "no progress bars or log lines on stderr")
+    ("verbose,v", po::bool_switch(&flags.verbose), "more log lines on stderr")
+    ("help,h", "show this help");
+}
+
+Runtime start_runtime(const CommonFlags& flags) {
+  if (flags.quiet) {
+    set_log_level(LogLevel::kQuiet);
+  } else if (flags.verbose) {
+    set_log_level(LogLevel::kDebug);
+  }
+  Runtime runtime = init_runtime(flags.runtime);
+  log_debug("device " + runtime.device.str() + ", " + std::to_string(runtime.threads) + " threads, seed " +
+            std::to_string(runtime.seed));
+  return runtime;
+}
+
+bool parse_command(const std::string& name, const std::string& usage, const std::string& description,
+                   const std::string& examples, const std::vector<std::string>& args,
+                   po::options_description& options, const po::positional_options_description& positional,
+                   po::variables_map& vm) {
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: mirage " << name << " " << usage << "\n\n" << description << "\n\n" << options;
+      if (!examples.empty()) std::cout << "\nexamples:\n" << examples;
+      std::cout.flush();
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + " (see 'mirage " + name + " --help')");
+  }
+  return true;
+}
+
+void add_spec_options(po::options_description& options, SpecFlags& flags) {
+  options.add_options()
+    ("channels", po::value(&flags.channels), "model input channels (overrides the model's mirage.json)")
+    ("height", po::value(&flags.height), "model input height")
+    ("width", po::value(&flags.width), "model input width")
+    ("classes", po::value(&flags.classes), "number of classes")
+    ("mean", po::value(&flags.mean), "per-channel mean the model expects, comma-separated (mirage normalises)")
+    ("std", po::value(&flags.std), "per-channel std the model expects, comma-separated")
+    ("class-names", po::value(&flags.class_names), "class names, comma-separated");
+}
+
+namespace {
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) out.push_back(item);
+  return out;
+}
+
+std::vector<double> number_list(const std::string& text, const std::string& flag) {
+  std::vector<double> out;
+  for (const auto& item : split_commas(text)) out.push_back(parse_number(item, flag));
+  return out;
+}
+
+}  // namespace
+
+ModelSpec spec_from_flags(const SpecFlags& f) {
+  ModelSpec spec;
+  auto check = [](int64_t v, const char* flag) {
+    if (v < 0) throw UsageError(std::string("--") + flag + " must be positive");
+    return v;
+  };
+  spec.channels = check(f.channels, "channels");
+  spec.height = check(f.height, "height");
+  spec.width = check(f.width, "width");
+  spec.num_classes = check(f.classes, "classes");
+  if (!f.mean.empty()) spec.mean = number_list(f.mean, "--mean");
+  if (!f.std.empty()) spec.std = number_list(f.std, "--std");
+  if (spec.mean.size() != spec.std.size()) throw UsageError("--mean and --std must be given together, with as many values");
+  for (double s : spec.std) {
+    if (!(s > 0)) throw UsageError("--std values must be positive");
+  }
+  if (!f.class_names.empty()) spec.class_names = split_commas(f.class_names);
+  return spec;
+}
+
+std::unique_ptr<TorchScriptModel> open_model(const std::string& path, const SpecFlags& flags, c10::Device device) {
+  return TorchScriptModel::load(path, device, spec_from_flags(flags));
+}
+
+std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& labels, const std::string& resize,
+                                   int64_t channels, int64_t height, int64_t width) {
+  ImageShape target;
+  target.channels = channels;
+  target.height = height;
+  target.width = width;
+  return open_dataset(spec, target, parse_resize_policy(resize), labels);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  std::string text = j.dump(2) + "\n";
+  if (path == "-") {
+    std::cout << text << std::flush;
+    return;
+  }
+  write_text_atomic(path, text);
+}
+
+nlohmann::json versions() {
+  nlohmann::json v = version_info();
+  v["opencv"] = opencv_version();
+  return v;
+}
+
+}  // namespace mirage::cli
+
+
+namespace mirage::cli {
+
+nlohmann::json eval_result_json(const EvalResult& r) {
+  nlohmann::json per_class = nlohmann::json::array();
+  for (size_t c = 0; c < r.per_class_n.size(); ++c) {
+    nlohmann::json row = {{"class", c}, {"n", r.per_class_n[c]}};
+    if (c < r.class_names.size()) row["name"] = r.class_names[c];
+    row["accuracy"] = r.per_class_accuracy[c] < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.per_class_accuracy[c]);
+    per_class.push_back(row);
+  }
+  return {{"n", r.n},
+          {"correct", r.correct},
+          {"accuracy", r.accuracy},
+          {"per_class", per_class},
+          {"confusion_matrix", r.confusion},
+          {"seconds", r.seconds},
+          {"images_per_second", r.images_per_second}};
+}
+
+nlohmann::json model_file_json(const std::string& path, const ModelSpec& spec) {
+  return {{"path", path}, {"sha256", sha256_file(path)}, {"spec", spec.to_json()}};
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace mirage::cli

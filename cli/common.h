@@ -1,0 +1,84 @@
+// cli/common.h — what every command shares: flag parsing, runtime flags, output writing.
+#pragma once
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/dataset.h"
+#include "lib/model.h"
+#include "lib/runtime.h"
+
+namespace mirage::cli {
+
+namespace po = boost::program_options;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Every command, in the order --help lists them.
+const std::vector<Command>& commands();
+
+// --device, --seed, --threads, --quiet, --verbose: every command takes them.
+struct CommonFlags {
+  RuntimeOptions runtime;
+  bool quiet = false;
+  bool verbose = false;
+};
+void add_common_options(po::options_description& options, CommonFlags& flags);
+// Sets the log level and applies the runtime flags; logs the device and threads in verbose mode.
+Runtime start_runtime(const CommonFlags& flags);
+
+// Parses `args` for command `name`. Prints the help (usage, description, options, examples)
+// and returns false on --help; throws UsageError ("--flag: ...") on unknown or bad flags.
+bool parse_command(const std::string& name, const std::string& usage, const std::string& description,
+                   const std::string& examples, const std::vector<std::string>& args,
+                   po::options_description& options, const po::positional_options_description& positional,
+                   po::variables_map& vm);
+
+// Model input spec from flags (--channels --height --width --classes --mean --std
+// --class-names): overrides whatever the model file says.
+struct SpecFlags {
+  int64_t channels = 0, height = 0, width = 0, classes = 0;
+  std::string mean, std, class_names;  // comma-separated
+};
+void add_spec_options(po::options_description& options, SpecFlags& flags);
+ModelSpec spec_from_flags(const SpecFlags& flags);
+
+// Opens a model for a command: TorchScript file, spec from metadata or flags, completed from
+// the data when the file has no metadata.
+std::unique_ptr<TorchScriptModel> open_model(const std::string& path, const SpecFlags& flags, c10::Device device);
+
+// Opens --data; `target` fits image folders to a model's input (0 = the images' own size).
+std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& labels,
+                                   const std::string& resize, int64_t channels, int64_t height, int64_t width);
+
+// JSON to `path` atomically, or to stdout when path is "-".
+void write_json(const std::string& path, const nlohmann::json& j);
+
+// {"mirage": ..., "libtorch": ..., "opencv": ..., "cuda": ...}
+nlohmann::json versions();
+
+}  // namespace mirage::cli
+
+namespace mirage::cli {
+// One function per command, each in its own file (cli/<command>.cpp).
+int train_classifier_main(const std::vector<std::string>& args);
+int eval_main(const std::vector<std::string>& args);
+int info_main(const std::vector<std::string>& args);
+}  // namespace mirage::cli
+
+#include "lib/classifier.h"
+namespace mirage::cli {
+// The JSON of an evaluation: accuracy, per-class rows, confusion matrix, timing.
+nlohmann::json eval_result_json(const EvalResult& r);
+// {"path", "sha256", "spec"} of a model file.
+nlohmann::json model_file_json(const std::string& path, const ModelSpec& spec);
+// ISO-8601 UTC timestamp, for reports.
+std::string utc_now();
+}  // namespace mirage::cli

@@ -1,0 +1,71 @@
+// mirage — adversarial robustness and deepfake detection in one binary.
+#include <iostream>
+
+#include "cli/common.h"
+#include "lib/error.h"
+#include "lib/log.h"
+
+namespace mirage::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"train-classifier", "train a small CNN classifier and save it as TorchScript", train_classifier_main},
+      {"eval", "accuracy, per-class accuracy and confusion matrix of a classifier, as JSON", eval_main},
+      {"info", "show a model's input spec and metadata", info_main},
+  };
+  return list;
+}
+
+namespace {
+
+void print_help() {
+  std::cout << "usage: mirage <command> [options]\n"
+               "       mirage --version | --help\n\n"
+               "mirage audits image classifiers and detectors: adversarial examples, GANs, fake detection.\n\n"
+               "commands:\n";
+  for (const auto& c : commands()) {
+    std::string name = c.name;
+    std::cout << "  " << name << std::string(name.size() < 20 ? 20 - name.size() : 1, ' ') << c.summary << "\n";
+  }
+  std::cout << "\nRun 'mirage <command> --help' for a command's options and examples.\n"
+               "Exit codes: 0 ok, 1 a quality gate (or a batch item) failed, 2 bad usage or input, 3 internal error.\n";
+}
+
+void print_version() {
+  auto v = versions();
+  std::cout << "mirage " << v["mirage"].get<std::string>() << " (" << v["git"].get<std::string>() << ")\n"
+            << "libtorch " << v["libtorch"].get<std::string>() << "\n"
+            << "opencv " << v["opencv"].get<std::string>() << "\n"
+            << "cuda " << (v["cuda"].get<bool>() ? "available" : "not available") << "\n";
+}
+
+}  // namespace
+}  // namespace mirage::cli
+
+int main(int argc, char** argv) {
+  using namespace mirage;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};  // "mirage help eval"
+    else {
+      cli::print_help();
+      return args.empty() ? kExitUsage : kExitOk;
+    }
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    cli::print_version();
+    return kExitOk;
+  }
+  const std::string name = args[0];
+  for (const auto& command : cli::commands()) {
+    if (name != command.name) continue;
+    try {
+      return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    } catch (const std::exception& e) {
+      std::cerr << "mirage " << name << ": error: " << one_line(e) << std::endl;
+      return exit_code_for(e);
+    }
+  }
+  std::cerr << "mirage: unknown command '" << name << "' (see 'mirage --help')" << std::endl;
+  return kExitUsage;
+}

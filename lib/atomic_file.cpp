@@ -1,0 +1,124 @@
+#include "lib/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "lib/error.h"
+
+namespace fs = std::filesystem;
+
+namespace mirage {
+namespace {
+
+// A temporary name in the target's folder (rename is atomic only within one file system).
+// Hidden, and unique per process and call, so concurrent writers never collide.
+std::string temp_path_for(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string name = "." + target.filename().string() + ".tmp." + std::to_string(::getpid()) +
+                     "." + std::to_string(counter++);
+  return (dir / name).string();
+}
+
+void check_writable_target(const std::string& path) {
+  if (path.empty()) throw UsageError("output path is empty");
+  fs::path target(path);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) throw UsageError(path + ": is a directory, expected a file path");
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec)) {
+    throw UsageError(path + ": folder " + dir.string() + " does not exist");
+  }
+}
+
+void sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void commit_temp(const std::string& tmp, const std::string& path) {
+  sync_file(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    throw InputError(path + ": cannot write (" + std::strerror(err) + ")");
+  }
+}
+
+}  // namespace
+
+void save_atomic(const std::string& path, const std::function<void(const std::string&)>& save) {
+  check_writable_target(path);
+  std::string tmp = temp_path_for(path);
+  try {
+    save(tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (!fs::exists(tmp)) throw InternalError(path + ": writer produced no file");
+  commit_temp(tmp, path);
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  save_atomic(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(path + ": cannot create file (" + std::strerror(errno) + ")");
+    write(out);
+    out.flush();
+    if (!out) throw InputError(path + ": write failed (disk full?)");
+  });
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_file_atomic(path, [&](std::ostream& out) { out << text; });
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  check_writable_target(path_);
+  tmp_ = temp_path_for(path_);
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw InputError(path_ + ": cannot create file (" + std::strerror(errno) + ")");
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    out_.close();
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFile::commit() {
+  if (committed_) return;
+  out_.flush();
+  bool ok = static_cast<bool>(out_);
+  out_.close();
+  if (!ok) {
+    std::remove(tmp_.c_str());
+    committed_ = true;
+    throw InputError(path_ + ": write failed (disk full?)");
+  }
+  commit_temp(tmp_, path_);
+  committed_ = true;
+}
+
+void ensure_directory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw UsageError(dir + ": exists and is not a directory");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) throw UsageError(dir + ": cannot create directory (" + ec.message() + ")");
+}
+
+}  // namespace mirage

@@ -1,0 +1,40 @@
+// lib/atomic_file.h — every output file is written atomically: to a temporary file in the same
+// folder, flushed to disk, then renamed over the target. A writer that throws (or a process
+// that dies) leaves the old file, or nothing, never a truncated one.
+#pragma once
+#include <fstream>
+#include <functional>
+#include <string>
+
+namespace mirage {
+
+// Calls `write` with a stream on a temporary file, then renames it to `path`.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
+void write_text_atomic(const std::string& path, const std::string& text);
+
+// For writers that insist on a path (torch::jit::Module::save, cv::imwrite): `save` gets a
+// temporary path in the target's folder; on return the file is renamed to `path`.
+void save_atomic(const std::string& path, const std::function<void(const std::string& tmp)>& save);
+
+// A file written over time (JSON Lines of a long batch run): appears at `path` only on
+// commit(); destroyed uncommitted, the temporary file is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  std::ostream& stream() { return out_; }
+  void commit();
+
+ private:
+  std::string path_;
+  std::string tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+// Creates `dir` and its parents; an existing file in the way is a UsageError.
+void ensure_directory(const std::string& dir);
+
+}  // namespace mirage

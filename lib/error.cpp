@@ -1,0 +1,33 @@
+#include "lib/error.h"
+
+#include <c10/util/Exception.h>
+
+namespace mirage {
+
+int exit_code_for(const std::exception& e) {
+  if (auto* typed = dynamic_cast<const Error*>(&e)) return typed->exit_code();
+  return kExitInternal;
+}
+
+std::string one_line(const std::exception& e) {
+  std::string text;
+  if (auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
+    text = c10_error->what_without_backtrace();
+  } else {
+    text = e.what();
+  }
+  // LibTorch's messages span lines (source excerpts, "Exception raised from ..."): keep the
+  // first line that says something.
+  std::string line;
+  std::istringstream lines(text);
+  while (std::getline(lines, line)) {
+    auto start = line.find_first_not_of(" \t\r");
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
+  }
+  return "unknown error";
+}
+
+}  // namespace mirage

@@ -1,0 +1,148 @@
+// lib/image/convert.cpp
+#include "lib/image/convert.h"
+
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "lib/error.h"
+
+namespace mirage {
+
+ResizePolicy parse_resize_policy(const std::string& name) {
+  if (name == "crop") return ResizePolicy::kShorterSideCrop;
+  if (name == "stretch") return ResizePolicy::kStretch;
+  throw UsageError("resize policy '" + name + "': expected 'crop' or 'stretch'");
+}
+
+std::string resize_policy_name(ResizePolicy policy) {
+  return policy == ResizePolicy::kStretch ? "stretch" : "crop";
+}
+
+namespace {
+
+std::string shape_string(const at::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+// Drops alpha so that only 1 (gray) or 3 (BGR) channels remain.
+cv::Mat without_alpha(const cv::Mat& mat) {
+  cv::Mat out;
+  switch (mat.channels()) {
+    case 1:
+    case 3:
+      return mat;
+    case 2:
+      cv::extractChannel(mat, out, 0);
+      return out;
+    case 4:
+      cv::cvtColor(mat, out, cv::COLOR_BGRA2BGR);
+      return out;
+    default:
+      throw InputError("image has " + std::to_string(mat.channels()) +
+                       " channels (expected 1, 2, 3 or 4)");
+  }
+}
+
+}  // namespace
+
+at::Tensor mat_to_tensor(const cv::Mat& mat) {
+  if (mat.empty()) throw InputError("image is empty");
+  double scale = 1.0;
+  switch (mat.depth()) {
+    case CV_8U: scale = 1.0 / 255.0; break;
+    case CV_16U: scale = 1.0 / 65535.0; break;
+    case CV_32F: scale = 1.0; break;
+    default:
+      throw InputError("image has an unsupported pixel depth (expected 8-bit, 16-bit or float)");
+  }
+  cv::Mat color = without_alpha(mat);
+  cv::Mat unit;
+  color.convertTo(unit, CV_32F, scale);
+  if (unit.channels() == 3) cv::cvtColor(unit, unit, cv::COLOR_BGR2RGB);
+  if (!unit.isContinuous()) unit = unit.clone();
+  const int64_t channels = unit.channels();
+  // clone(): for C = 1 the permute is already contiguous and would alias the Mat's buffer.
+  at::Tensor t = torch::from_blob(unit.data, {unit.rows, unit.cols, channels}, torch::kFloat)
+                     .permute({2, 0, 1})
+                     .clone(at::MemoryFormat::Contiguous);
+  if (mat.depth() == CV_32F) {
+    if (t.isnan().any().item<bool>()) throw InputError("image has NaN pixel values");
+    t.clamp_(0.0, 1.0);
+  }
+  return t;
+}
+
+cv::Mat tensor_to_mat(const at::Tensor& chw) {
+  at::Tensor t = chw.detach().to(torch::kCPU);
+  if (t.dim() == 2) t = t.unsqueeze(0);
+  if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3)) {
+    throw InputError("image tensor of shape " + shape_string(chw) +
+                     ": expected [C, H, W] with C = 1 or 3");
+  }
+  if (t.scalar_type() != torch::kByte) {
+    if (!t.is_floating_point()) {
+      throw InputError("image tensor of type " + std::string(c10::toString(t.scalar_type())) +
+                       ": expected float in [0,1] or uint8");
+    }
+    if (t.isnan().any().item<bool>()) throw InputError("image tensor has NaN values");
+    t = t.to(torch::kFloat).clamp(0.0, 1.0).mul(255.0).round().to(torch::kByte);
+  }
+  t = t.permute({1, 2, 0}).contiguous();
+  const int channels = static_cast<int>(t.size(2));
+  cv::Mat view(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC(channels),
+               t.data_ptr<uint8_t>());
+  cv::Mat out;
+  if (channels == 3) {
+    cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
+  } else {
+    out = view.clone();
+  }
+  return out;
+}
+
+cv::Mat fit_mat(const cv::Mat& mat, int64_t channels, int64_t height, int64_t width,
+                ResizePolicy policy) {
+  if (mat.empty()) throw InputError("image is empty");
+  if (channels < 0 || height < 0 || width < 0) {
+    throw UsageError("target image shape must not be negative");
+  }
+  cv::Mat out = without_alpha(mat);
+  const int target_c = channels == 0 ? out.channels() : static_cast<int>(channels);
+  if (target_c != 1 && target_c != 3) {
+    throw UsageError("target channels " + std::to_string(channels) + ": expected 1 or 3");
+  }
+  // Gray first when shrinking the channels: the resize then touches a third of the data.
+  if (target_c == 1 && out.channels() == 3) cv::cvtColor(out, out, cv::COLOR_BGR2GRAY);
+
+  const int64_t src_h = out.rows, src_w = out.cols;
+  const int64_t h = height == 0 ? src_h : height;
+  const int64_t w = width == 0 ? src_w : width;
+  int64_t scaled_h = h, scaled_w = w;
+  if (policy == ResizePolicy::kShorterSideCrop) {
+    // The axis needing the larger scale sets it; the other side is truncated as torchvision's
+    // Resize does, but never below the target so that the crop always fits.
+    if (w * src_h >= h * src_w) {
+      scaled_h = std::max(h, w * src_h / src_w);
+    } else {
+      scaled_w = std::max(w, h * src_w / src_h);
+    }
+  }
+  if (scaled_h != src_h || scaled_w != src_w) {
+    const bool shrinking = scaled_h <= src_h && scaled_w <= src_w;
+    cv::Mat resized;
+    cv::resize(out, resized, cv::Size(static_cast<int>(scaled_w), static_cast<int>(scaled_h)), 0,
+               0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    out = resized;
+  }
+  if (scaled_h != h || scaled_w != w) {
+    const int top = static_cast<int>((scaled_h - h) / 2);
+    const int left = static_cast<int>((scaled_w - w) / 2);
+    out = out(cv::Rect(left, top, static_cast<int>(w), static_cast<int>(h))).clone();
+  }
+  if (target_c == 3 && out.channels() == 1) cv::cvtColor(out, out, cv::COLOR_GRAY2BGR);
+  return out;
+}
+
+}  // namespace mirage

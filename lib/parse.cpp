@@ -1,0 +1,31 @@
+#include "lib/parse.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "lib/error.h"
+
+namespace mirage {
+
+double parse_number(const std::string& text, const std::string& what) {
+  auto parse_plain = [&](const std::string& s) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(s, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != s.size() || !std::isfinite(v)) {
+      throw UsageError(what + ": '" + text + "' is not a number");
+    }
+    return v;
+  };
+  auto slash = text.find('/');
+  if (slash == std::string::npos) return parse_plain(text);
+  double num = parse_plain(text.substr(0, slash)), den = parse_plain(text.substr(slash + 1));
+  if (den == 0) throw UsageError(what + ": '" + text + "' divides by zero");
+  return num / den;
+}
+
+}  // namespace mirage
