@@ -40,12 +40,13 @@ Runtime start_runtime(const CommonFlags& flags) {
 bool parse_command(const std::string& name, const std::string& usage, const std::string& description,
                    const std::string& examples, const std::vector<std::string>& args,
                    po::options_description& options, const po::positional_options_description& positional,
-                   po::variables_map& vm) {
+                   po::variables_map& vm, const std::string& epilogue) {
   try {
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: mirage " << name << " " << usage << "\n\n" << description << "\n\n" << options;
       if (!examples.empty()) std::cout << "\nexamples:\n" << examples;
+      if (!epilogue.empty()) std::cout << "\n" << epilogue;
       std::cout.flush();
       return false;
     }

@@ -39,7 +39,7 @@ Runtime start_runtime(const CommonFlags& flags);
 bool parse_command(const std::string& name, const std::string& usage, const std::string& description,
                    const std::string& examples, const std::vector<std::string>& args,
                    po::options_description& options, const po::positional_options_description& positional,
-                   po::variables_map& vm);
+                   po::variables_map& vm, const std::string& epilogue = "");
 
 // Model input spec from flags (--channels --height --width --classes --mean --std
 // --class-names): overrides whatever the model file says.

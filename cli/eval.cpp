@@ -1,5 +1,7 @@
 // mirage eval — accuracy, per-class accuracy and confusion matrix of a classifier, as JSON.
 #include "cli/common.h"
+#include "lib/image/open_data.h"
+#include "lib/atomic_file.h"
 #include "lib/classifier.h"
 #include "lib/error.h"
 #include "lib/log.h"
@@ -31,9 +33,10 @@ int eval_main(const std::vector<std::string>& args) {
                      "data and one probing forward pass. Images are fitted to the model's input (see --resize).",
                      "  mirage eval --model fmnist.pt\n"
                      "  mirage eval --model resnet.pt --data photos/ --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 -o eval.json\n",
-                     args, options, positional, vm)) {
+                     args, options, positional, vm, describe_data_specs())) {
     return kExitOk;
   }
+  if (out != "-") check_output_path(out);
   Runtime runtime = start_runtime(common);
   auto model = open_model(model_path, spec_flags, runtime.device);
   const ModelSpec& spec = model->spec();

@@ -2,6 +2,8 @@
 #include <filesystem>
 
 #include "cli/common.h"
+#include "lib/image/open_data.h"
+#include "lib/atomic_file.h"
 #include "lib/classifier.h"
 #include "lib/error.h"
 #include "lib/log.h"
@@ -44,12 +46,14 @@ int train_classifier_main(const std::vector<std::string>& args) {
                      "to --report.",
                      "  mirage train-classifier --out fmnist.pt\n"
                      "  mirage train-classifier --data photos/ --size 64 --in-channels 3 --epochs 10 --out photos.pt\n",
-                     args, options, {}, vm)) {
+                     args, options, {}, vm, describe_data_specs())) {
     return kExitOk;
   }
   if (val_fraction > 0 && !val_data.empty()) throw UsageError("--val-data and --val-fraction exclude each other");
   if (report.empty()) report = std::filesystem::path(out).replace_extension(".json").string();
   if (report == out) throw UsageError("--report must differ from --out");
+  check_output_path(out);
+  check_output_path(report);
   Runtime runtime = start_runtime(common);
   train.seed = runtime.seed;
 

@@ -27,7 +27,9 @@ std::string temp_path_for(const std::string& path) {
   return (dir / name).string();
 }
 
-void check_writable_target(const std::string& path) {
+}  // namespace
+
+void check_output_path(const std::string& path) {
   if (path.empty()) throw UsageError("output path is empty");
   fs::path target(path);
   std::error_code ec;
@@ -37,6 +39,8 @@ void check_writable_target(const std::string& path) {
     throw UsageError(path + ": folder " + dir.string() + " does not exist");
   }
 }
+
+namespace {
 
 void sync_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -58,16 +62,24 @@ void commit_temp(const std::string& tmp, const std::string& path) {
 }  // namespace
 
 void save_atomic(const std::string& path, const std::function<void(const std::string&)>& save) {
-  check_writable_target(path);
-  std::string tmp = temp_path_for(path);
+  check_output_path(path);
+  // The temporary file keeps the target's name, inside a hidden temporary folder beside it:
+  // writers that record their file name (TorchScript names the archive after it) then produce
+  // the same bytes for the same content.
+  fs::path tmp_dir = temp_path_for(path);
+  std::error_code ec;
+  fs::create_directory(tmp_dir, ec);
+  if (ec) throw InputError(path + ": cannot create a temporary folder beside it (" + ec.message() + ")");
+  std::string tmp = (tmp_dir / fs::path(path).filename()).string();
   try {
     save(tmp);
+    if (!fs::exists(tmp)) throw InternalError(path + ": writer produced no file");
+    commit_temp(tmp, path);
   } catch (...) {
-    std::remove(tmp.c_str());
+    fs::remove_all(tmp_dir, ec);
     throw;
   }
-  if (!fs::exists(tmp)) throw InternalError(path + ": writer produced no file");
-  commit_temp(tmp, path);
+  fs::remove_all(tmp_dir, ec);
 }
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
@@ -85,7 +97,7 @@ void write_text_atomic(const std::string& path, const std::string& text) {
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  check_writable_target(path_);
+  check_output_path(path_);
   tmp_ = temp_path_for(path_);
   out_.open(tmp_, std::ios::binary | std::ios::trunc);
   if (!out_) throw InputError(path_ + ": cannot create file (" + std::strerror(errno) + ")");

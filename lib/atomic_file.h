@@ -34,6 +34,10 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Throws UsageError unless `path` could be written: its folder exists and it is not a folder.
+// Commands call it for every output before long work starts, so a typo fails in a second.
+void check_output_path(const std::string& path);
+
 // Creates `dir` and its parents; an existing file in the way is a UsageError.
 void ensure_directory(const std::string& dir);
 

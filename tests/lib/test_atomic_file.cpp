@@ -80,3 +80,15 @@ TEST_CASE("writing into a missing folder or onto a folder is a UsageError naming
   CHECK_THROWS_WITH(write_text_atomic(dir.file("nope/x.json"), "x"), Catch::Contains("nope"));
   CHECK_THROWS_AS(write_text_atomic(dir.path().string(), "x"), UsageError);
 }
+
+TEST_CASE("save_atomic hands the writer a temporary path with the target's file name", "[atomic]") {
+  test::TempDir dir;
+  std::string seen;
+  save_atomic(dir.file("model.pt"), [&](const std::string& tmp) {
+    seen = tmp;
+    std::ofstream(tmp) << "x";
+  });
+  CHECK(fs::path(seen).filename() == "model.pt");
+  CHECK(fs::path(seen).parent_path() != dir.path());
+  CHECK(entries(dir.path()) == 1);  // the temporary folder is gone
+}

@@ -68,6 +68,16 @@ TEST_CASE("an exported SmallCnn reloads with its spec and computes the same logi
   CHECK(torch::allclose(model->logits(x), net->forward(x), 1e-5, 1e-5));
 }
 
+TEST_CASE("exporting the same net twice gives byte-identical files", "[model][export][determinism]") {
+  test::TempDir a, b;
+  auto net = tiny_cnn();
+  export_small_cnn(net, ten_names(), a.file("cnn.pt"));
+  export_small_cnn(net, ten_names(), b.file("cnn.pt"));
+  std::ifstream fa(a.file("cnn.pt"), std::ios::binary), fb(b.file("cnn.pt"), std::ios::binary);
+  std::string sa(std::istreambuf_iterator<char>(fa), {}), sb(std::istreambuf_iterator<char>(fb), {});
+  CHECK(sa == sb);
+}
+
 TEST_CASE("exported logits are differentiable with respect to the input", "[model][export]") {
   test::TempDir dir;
   auto net = tiny_cnn();
