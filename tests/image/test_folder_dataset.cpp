@@ -14,26 +14,14 @@
 #include "lib/image/io.h"
 #include "lib/image/open_data.h"
 
+#include "tests/test_util.h"
+
 namespace fs = std::filesystem;
 using namespace mirage;
 
 namespace {
 
-// A fresh folder under the system temp dir, removed with everything in it.
-struct ScratchFolder {
-  fs::path path;
-  ScratchFolder() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("mirage-test-folder-dataset-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~ScratchFolder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using ScratchFolder = mirage::test::TempDir;
 
 template <typename E, typename F>
 std::string message_of(F&& f) {
@@ -62,7 +50,7 @@ void corrupt(const std::string& path) { write_text(path, "this is not a PNG file
 // zebra first so that only sorting can put "ant" first.
 void make_two_classes(const ScratchFolder& root) {
   for (const auto& [name, base] : {std::pair<std::string, int>{"zebra", 20}, {"ant", 10}}) {
-    fs::create_directories(root.path / name);
+    fs::create_directories(root.path() / name);
     for (int k = 2; k >= 0; --k) {
       write_level(root.file(name + "/" + std::to_string(k) + ".png"), base + k);
     }
@@ -95,7 +83,7 @@ TEST_CASE("ImageFolderDataset labels classes by sorted folder name, files in sor
           "[folder]") {
   ScratchFolder root;
   make_two_classes(root);
-  ImageFolderDataset data(root.path.string(), ImageShape{3, 8, 8});
+  ImageFolderDataset data(root.path().string(), ImageShape{3, 8, 8});
   REQUIRE(data.size() == 6);
   CHECK(data.info().class_names == std::vector<std::string>{"ant", "zebra"});
   CHECK(data.info().num_classes == 2);
@@ -121,12 +109,12 @@ TEST_CASE("ImageFolderDataset labels classes by sorted folder name, files in sor
 TEST_CASE("ImageFolderDataset lists the same files in the same order every time", "[folder]") {
   ScratchFolder root;
   make_two_classes(root);
-  fs::create_directories(root.path / "ant" / "nested");
+  fs::create_directories(root.path() / "ant" / "nested");
   write_level(root.file("ant/nested/9.png"), 19);
   write_text(root.file("ant/notes.txt"), "not an image");
   write_level(root.file("ant/._0.png"), 0);  // a hidden file is skipped
-  const ImageFolderDataset a(root.path.string(), ImageShape{3, 8, 8});
-  const ImageFolderDataset b(root.path.string(), ImageShape{3, 8, 8});
+  const ImageFolderDataset a(root.path().string(), ImageShape{3, 8, 8});
+  const ImageFolderDataset b(root.path().string(), ImageShape{3, 8, 8});
   CHECK(a.paths() == b.paths());
   REQUIRE(a.size() == 7);
   CHECK(a.paths()[3] == root.file("ant/nested/9.png"));
@@ -139,7 +127,7 @@ TEST_CASE("ImageFolderDataset reads lazily: a corrupt file fails only the get() 
   make_two_classes(root);
   const std::string bad = root.file("zebra/1.png");
   corrupt(bad);
-  ImageFolderDataset data(root.path.string(), ImageShape{3, 8, 8});  // no file decoded here
+  ImageFolderDataset data(root.path().string(), ImageShape{3, 8, 8});  // no file decoded here
   CHECK(levels_of(data.get({0, 1, 2, 3, 5})) == std::vector<int>{10, 11, 12, 20, 22});
   const std::string message = message_of<InputError>([&] { data.get({0, 4}); });
   CHECK_THAT(message, Catch::Contains(bad));
@@ -155,14 +143,14 @@ TEST_CASE("ImageFolderDataset takes a missing target shape from the first image"
   ScratchFolder root;
   make_two_classes(root);
   write_level(root.file("ant/0.png"), 10, 1, 6, 9);  // the first file: gray, 6 x 9
-  ImageFolderDataset data(root.path.string());
+  ImageFolderDataset data(root.path().string());
   CHECK(data.info().channels == 1);
   CHECK(data.info().height == 6);
   CHECK(data.info().width == 9);
   const Batch batch = data.get(all_indices(data));
   CHECK(batch.images.sizes() == at::IntArrayRef({6, 1, 6, 9}));
 
-  ImageFolderDataset partial(root.path.string(), ImageShape{3, 0, 0},
+  ImageFolderDataset partial(root.path().string(), ImageShape{3, 0, 0},
                              ResizePolicy::kStretch);
   CHECK(partial.get({3}).images.sizes() == at::IntArrayRef({1, 3, 6, 9}));
 }
@@ -170,7 +158,7 @@ TEST_CASE("ImageFolderDataset takes a missing target shape from the first image"
 TEST_CASE("a folder of images without class subfolders is unlabelled", "[folder]") {
   ScratchFolder root;
   for (int k = 0; k < 3; ++k) write_level(root.file("img" + std::to_string(k) + ".png"), 30 + k);
-  ImageFolderDataset data(root.path.string(), ImageShape{3, 4, 4});
+  ImageFolderDataset data(root.path().string(), ImageShape{3, 4, 4});
   CHECK(data.info().num_classes == 0);
   CHECK(data.info().class_names.empty());
   const Batch batch = data.get(all_indices(data));
@@ -180,23 +168,23 @@ TEST_CASE("a folder of images without class subfolders is unlabelled", "[folder]
 
 TEST_CASE("ImageFolderDataset rejects folders without images", "[folder][errors]") {
   ScratchFolder root;
-  CHECK_THAT(message_of<InputError>([&] { ImageFolderDataset(root.path.string()); }),
-             Catch::Contains(root.path.string()));
-  fs::create_directories(root.path / "cats");
-  fs::create_directories(root.path / "dogs");
+  CHECK_THAT(message_of<InputError>([&] { ImageFolderDataset(root.path().string()); }),
+             Catch::Contains(root.path().string()));
+  fs::create_directories(root.path() / "cats");
+  fs::create_directories(root.path() / "dogs");
   write_level(root.file("cats/a.png"), 1);
-  CHECK_THAT(message_of<InputError>([&] { ImageFolderDataset(root.path.string()); }),
+  CHECK_THAT(message_of<InputError>([&] { ImageFolderDataset(root.path().string()); }),
              Catch::Contains(root.file("dogs")));
   CHECK_THROWS_AS(ImageFolderDataset(root.file("nope")), InputError);
   write_level(root.file("dogs/b.png"), 2);
-  CHECK_THROWS_AS(ImageFolderDataset(root.path.string(), ImageShape{2, 8, 8}), UsageError);
+  CHECK_THROWS_AS(ImageFolderDataset(root.path().string(), ImageShape{2, 8, 8}), UsageError);
 }
 
 TEST_CASE("FileListDataset resolves paths against the list's folder, skipping comments",
           "[list]") {
   ScratchFolder root;
   make_two_classes(root);
-  fs::create_directories(root.path / "sub dir");
+  fs::create_directories(root.path() / "sub dir");
   write_level(root.file("sub dir/x y.png"), 40);
   write_text(root.file("list.txt"),
              "# path label\n"
@@ -247,10 +235,10 @@ TEST_CASE("a CSV image list splits on commas and skips its header", "[list]") {
 TEST_CASE("open_dataset dispatches folders, lists and IDX files, and names missing paths",
           "[open]") {
   ScratchFolder root;
-  fs::create_directories(root.path / "images");
+  fs::create_directories(root.path() / "images");
   ScratchFolder holder;  // keeps the list outside the image folder
   for (const auto& [name, base] : {std::pair<std::string, int>{"b", 20}, {"a", 10}}) {
-    fs::create_directories(root.path / "images" / name);
+    fs::create_directories(root.path() / "images" / name);
     write_level(root.file("images/" + name + "/0.png"), base);
   }
   write_text(holder.file("list.txt"), root.file("images/b/0.png") + " 1\n");

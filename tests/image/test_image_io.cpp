@@ -14,26 +14,14 @@
 #include "lib/image/grid.h"
 #include "lib/image/io.h"
 
+#include "tests/test_util.h"
+
 namespace fs = std::filesystem;
 using namespace mirage;
 
 namespace {
 
-// A fresh folder under the system temp dir, removed with everything in it.
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("mirage-test-image-io-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using ScratchDir = mirage::test::TempDir;
 
 template <typename E, typename F>
 std::string message_of(F&& f) {
@@ -149,7 +137,7 @@ TEST_CASE("a missing image is an InputError 'no such file'", "[io][errors]") {
   ScratchDir dir;
   const std::string path = dir.file("absent.png");
   CHECK(message_of<InputError>([&] { read_image(path); }) == path + ": no such file");
-  CHECK_THAT(message_of<InputError>([&] { read_image(dir.path.string()); }),
+  CHECK_THAT(message_of<InputError>([&] { read_image(dir.path().string()); }),
              Catch::Contains("folder"));
 }
 

@@ -1,0 +1,301 @@
+#include "attacks/attack.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "lib/error.h"
+#include "lib/parse.h"
+#include "lib/runtime.h"
+
+namespace mirage {
+
+Norm parse_norm(const std::string& text, const std::string& what) {
+  std::string t = text;
+  std::transform(t.begin(), t.end(), t.begin(), ::tolower);
+  if (t == "linf" || t == "inf") return Norm::kLinf;
+  if (t == "l2") return Norm::kL2;
+  if (t == "l1") return Norm::kL1;
+  throw UsageError(what + ": '" + text + "' is not a norm (linf, l2, l1)");
+}
+
+std::string norm_name(Norm norm) {
+  switch (norm) {
+    case Norm::kLinf: return "linf";
+    case Norm::kL2: return "l2";
+    case Norm::kL1: return "l1";
+  }
+  return "?";
+}
+
+Goal make_goal(const std::string& mode, Model& model, const at::Tensor& images, const at::Tensor& labels,
+               uint64_t seed) {
+  if (mode == "untargeted" || mode.empty()) return Goal::untargeted();
+  const int64_t k = model.spec().num_classes;
+  const int64_t n = images.size(0);
+  auto device = model.device();
+  if (mode.rfind("target:", 0) == 0) {
+    int64_t t = static_cast<int64_t>(parse_number(mode.substr(7), "--goal"));
+    if (t < 0 || t >= k || std::to_string(t) != mode.substr(7)) {
+      throw UsageError("--goal " + mode + ": target class must be an integer in [0, " + std::to_string(k) + ")");
+    }
+    return Goal::targeted_to(torch::full({n}, t, torch::TensorOptions().dtype(torch::kLong).device(device)));
+  }
+  if (mode == "runner-up") {
+    torch::NoGradGuard no_grad;
+    auto logits = model.logits(images.to(device));
+    auto top2 = std::get<1>(logits.topk(2, 1));
+    auto lab = labels.to(device);
+    // The most likely class other than the label.
+    auto pick = torch::where(top2.select(1, 0) == lab, top2.select(1, 1), top2.select(1, 0));
+    return Goal::targeted_to(pick);
+  }
+  if (mode == "random") {
+    auto gen = make_generator(derive_seed(seed, "random-target"));
+    auto offset = torch::randint(1, k, {n}, gen, torch::TensorOptions().dtype(torch::kLong));
+    return Goal::targeted_to(((labels.to(torch::kCPU) + offset) % k).to(device));
+  }
+  throw UsageError("--goal: '" + mode + "' is not untargeted, target:K, runner-up or random");
+}
+
+void Attack::set_seed(uint64_t seed) {
+  seed_ = seed;
+  generator_ = make_generator(derive_seed(seed, "attack:" + name()));
+}
+
+at::Generator& Attack::generator() {
+  if (!generator_.defined()) generator_ = make_generator(derive_seed(seed_, "attack:" + name()));
+  return generator_;
+}
+
+// ---- parameters ------------------------------------------------------------------------------
+
+AttackParams::AttackParams(nlohmann::json params, std::string attack)
+    : params_(params.is_null() ? nlohmann::json::object() : std::move(params)), attack_(std::move(attack)) {
+  if (!params_.is_object()) throw UsageError(attack_ + ": parameters must be a JSON object");
+}
+
+const nlohmann::json* AttackParams::take(const std::string& key) {
+  used_.push_back(key);
+  auto it = params_.find(key);
+  if (it == params_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+double AttackParams::number(const std::string& key, double fallback) {
+  const auto* v = take(key);
+  if (!v) return fallback;
+  std::string what = attack_ + " parameter '" + key + "'";
+  if (v->is_number()) {
+    double d = v->get<double>();
+    if (!std::isfinite(d)) throw UsageError(what + " must be finite");
+    return d;
+  }
+  if (v->is_string()) return parse_number(v->get<std::string>(), what);
+  throw UsageError(what + " must be a number");
+}
+
+double AttackParams::positive(const std::string& key, double fallback) {
+  double d = number(key, fallback);
+  if (!(d > 0)) throw UsageError(attack_ + " parameter '" + key + "' must be > 0, got " + std::to_string(d));
+  return d;
+}
+
+int64_t AttackParams::integer(const std::string& key, int64_t fallback, int64_t min_value) {
+  const auto* v = take(key);
+  int64_t out = fallback;
+  std::string what = attack_ + " parameter '" + key + "'";
+  if (v) {
+    if (v->is_number_integer()) {
+      out = v->get<int64_t>();
+    } else if (v->is_string() || v->is_number_float()) {
+      double d = v->is_string() ? parse_number(v->get<std::string>(), what) : v->get<double>();
+      if (d != std::floor(d)) throw UsageError(what + " must be an integer");
+      out = static_cast<int64_t>(d);
+    } else {
+      throw UsageError(what + " must be an integer");
+    }
+  }
+  if (out < min_value) throw UsageError(what + " must be >= " + std::to_string(min_value) + ", got " + std::to_string(out));
+  return out;
+}
+
+bool AttackParams::flag(const std::string& key, bool fallback) {
+  const auto* v = take(key);
+  if (!v) return fallback;
+  if (v->is_boolean()) return v->get<bool>();
+  if (v->is_string()) {
+    auto s = v->get<std::string>();
+    if (s == "true" || s == "1" || s == "yes") return true;
+    if (s == "false" || s == "0" || s == "no") return false;
+  }
+  if (v->is_number_integer()) return v->get<int64_t>() != 0;
+  throw UsageError(attack_ + " parameter '" + key + "' must be true or false");
+}
+
+std::string AttackParams::choice(const std::string& key, const std::string& fallback,
+                                 const std::vector<std::string>& allowed) {
+  const auto* v = take(key);
+  if (!v) return fallback;
+  if (!v->is_string()) throw UsageError(attack_ + " parameter '" + key + "' must be a string");
+  auto s = v->get<std::string>();
+  if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw UsageError(attack_ + " parameter '" + key + "': '" + s + "' is not one of " + list);
+  }
+  return s;
+}
+
+Norm AttackParams::norm(Norm fallback, const std::vector<Norm>& allowed) {
+  const auto* v = take("norm");
+  if (!v) return fallback;
+  if (!v->is_string()) throw UsageError(attack_ + " parameter 'norm' must be a string");
+  Norm n = parse_norm(v->get<std::string>(), attack_ + " parameter 'norm'");
+  if (std::find(allowed.begin(), allowed.end(), n) == allowed.end()) {
+    throw UsageError(attack_ + " does not support norm " + norm_name(n));
+  }
+  return n;
+}
+
+void AttackParams::finish() {
+  for (auto it = params_.begin(); it != params_.end(); ++it) {
+    if (std::find(used_.begin(), used_.end(), it.key()) == used_.end()) {
+      throw UsageError(attack_ + ": unknown parameter '" + it.key() + "' (see docs/attacks.md)");
+    }
+  }
+}
+
+std::unique_ptr<Attack> make_attack(const std::string& name, const nlohmann::json& params) {
+  for (const auto& info : attack_registry()) {
+    if (info.name != name) continue;
+    AttackParams p(params, name);
+    auto attack = info.make(p);
+    p.finish();
+    return attack;
+  }
+  std::string list;
+  for (const auto& info : attack_registry()) list += (list.empty() ? "" : ", ") + info.name;
+  throw UsageError("unknown attack '" + name + "' (known: " + list + ")");
+}
+
+// ---- bookkeeping -----------------------------------------------------------------------------
+
+at::Tensor clamp_box(const at::Tensor& x) { return x.clamp(0.0, 1.0); }
+
+at::Tensor lp_norms(const at::Tensor& delta, Norm norm) {
+  auto flat = delta.flatten(1);
+  switch (norm) {
+    case Norm::kLinf: return flat.abs().amax(1);
+    case Norm::kL2: return flat.norm(2, 1);
+    case Norm::kL1: return flat.abs().sum(1);
+  }
+  return {};
+}
+
+namespace {
+
+// Euclidean projection of each row of |v| onto the L1 ball of radius eps (Duchi et al. 2008).
+at::Tensor project_l1_rows(const at::Tensor& v, double eps) {
+  auto abs = v.abs();
+  auto inside = abs.sum(1) <= eps;
+  auto mu = std::get<0>(abs.sort(1, /*descending=*/true));
+  auto cumsum = mu.cumsum(1);
+  auto ks = torch::arange(1, v.size(1) + 1, v.options());
+  auto cond = (mu - (cumsum - eps) / ks) > 0;
+  // rho = last index where cond holds.
+  auto rho = (cond.to(torch::kLong) * torch::arange(1, v.size(1) + 1, v.options().dtype(torch::kLong))).amax(1);
+  auto theta = (cumsum.gather(1, (rho - 1).clamp_min(0).unsqueeze(1)).squeeze(1) - eps) / rho.to(v.dtype());
+  auto projected = v.sign() * (abs - theta.unsqueeze(1)).clamp_min(0);
+  return torch::where(inside.unsqueeze(1), v, projected);
+}
+
+}  // namespace
+
+at::Tensor project_ball(const at::Tensor& delta, Norm norm, double eps) {
+  switch (norm) {
+    case Norm::kLinf: return delta.clamp(-eps, eps);
+    case Norm::kL2: {
+      auto n = lp_norms(delta, Norm::kL2).clamp_min(1e-12);
+      auto factor = (eps / n).clamp_max(1.0);
+      return delta * factor.view({-1, 1, 1, 1});
+    }
+    case Norm::kL1: return project_l1_rows(delta.flatten(1), eps).view_as(delta);
+  }
+  return delta;
+}
+
+at::Tensor uniform_like(const at::Tensor& like, at::Generator& gen, double lo, double hi) {
+  auto cpu = torch::empty(like.sizes(), torch::TensorOptions().dtype(like.scalar_type()));
+  cpu.uniform_(lo, hi, gen);
+  return cpu.to(like.device());
+}
+
+at::Tensor normal_like(const at::Tensor& like, at::Generator& gen) {
+  auto cpu = torch::empty(like.sizes(), torch::TensorOptions().dtype(like.scalar_type()));
+  cpu.normal_(0.0, 1.0, gen);
+  return cpu.to(like.device());
+}
+
+at::Tensor random_start(const at::Tensor& x, Norm norm, double eps, at::Generator& gen) {
+  switch (norm) {
+    case Norm::kLinf: return uniform_like(x, gen, -eps, eps);
+    case Norm::kL2:
+    case Norm::kL1: {
+      auto d = normal_like(x, gen);
+      auto n = lp_norms(d, norm).clamp_min(1e-12).view({-1, 1, 1, 1});
+      auto r = uniform_like(n, gen);
+      return d / n * r * eps;
+    }
+  }
+  return {};
+}
+
+at::Tensor goal_met(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal) {
+  auto pred = logits.argmax(1);
+  return goal.targeted ? pred.eq(goal.targets) : pred.ne(labels);
+}
+
+Goal goal_subset(const Goal& goal, const at::Tensor& index) {
+  if (!goal.targeted) return goal;
+  return Goal::targeted_to(goal.targets.index_select(0, index));
+}
+
+at::Tensor goal_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal) {
+  namespace F = torch::nn::functional;
+  auto opts = F::CrossEntropyFuncOptions().reduction(torch::kNone);
+  if (goal.targeted) return -F::cross_entropy(logits, goal.targets, opts);
+  return F::cross_entropy(logits, labels, opts);
+}
+
+std::pair<at::Tensor, at::Tensor> input_gradient(Model& model, const at::Tensor& x,
+                                                 const std::function<at::Tensor(const at::Tensor&)>& loss) {
+  auto xr = x.detach().clone().requires_grad_(true);
+  torch::Tensor logits;
+  {
+    torch::AutoGradMode enable(true);
+    logits = model.logits(xr);
+    auto l = loss(logits).sum();
+    l.backward();
+  }
+  return {xr.grad().detach(), logits.detach()};
+}
+
+void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal,
+                     AttackResult& result) {
+  torch::NoGradGuard no_grad;
+  auto x = images.to(model.device());
+  auto adv = result.adversarial.to(model.device());
+  auto lab = labels.to(model.device());
+  if (!result.clean_pred.defined()) result.clean_pred = model.logits(x).argmax(1);
+  auto logits = model.logits(adv);
+  result.adv_pred = logits.argmax(1);
+  result.success = goal_met(logits, lab, goal);
+  auto delta = adv - x;
+  result.linf = lp_norms(delta, Norm::kLinf);
+  result.l2 = lp_norms(delta, Norm::kL2);
+  if (!result.queries.defined()) {
+    result.queries = torch::zeros({x.size(0)}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  }
+}
+
+}  // namespace mirage

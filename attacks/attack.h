@@ -1,0 +1,138 @@
+// attacks/attack.h — the Attack interface, the goal of an attack, its result, and the
+// bookkeeping every attack shares (box clamp, Lp projection, norms, success, best-so-far).
+//
+// Conventions (as torchattacks and AutoAttack): images are NCHW in [0,1]; eps and step sizes are
+// in [0,1] pixel units; every iterate is projected onto the eps-ball and then clamped to the
+// box. An attack never reports a sample as successful unless the returned image, evaluated
+// again, meets the goal.
+#pragma once
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/model.h"
+
+namespace mirage {
+
+enum class Norm { kLinf, kL2, kL1 };
+Norm parse_norm(const std::string& text, const std::string& what);  // "linf" | "l2" | "l1"
+std::string norm_name(Norm norm);
+
+// Untargeted: make the prediction differ from the label. Targeted: make it equal the target.
+struct Goal {
+  bool targeted = false;
+  at::Tensor targets;  // [N] int64 on the model's device, when targeted
+
+  static Goal untargeted() { return {}; }
+  static Goal targeted_to(at::Tensor targets) { return {true, std::move(targets)}; }
+};
+
+// How a targeted run picks its targets: "untargeted", "target:K" (class K for every sample),
+// "runner-up" (the second most likely class on the clean image), "random" (uniform over the
+// other classes, from `seed`). A class out of range is a UsageError.
+Goal make_goal(const std::string& mode, Model& model, const at::Tensor& images, const at::Tensor& labels,
+               uint64_t seed);
+
+struct AttackResult {
+  at::Tensor adversarial;  // [N,C,H,W] in [0,1]; a failed sample holds the attack's best try
+  at::Tensor success;      // [N] bool: the returned image meets the goal (labels of clean misses count as success, as in AutoAttack)
+  at::Tensor clean_pred;   // [N] int64
+  at::Tensor adv_pred;     // [N] int64
+  at::Tensor linf;         // [N] ||adv - x||_inf
+  at::Tensor l2;           // [N] ||adv - x||_2
+  at::Tensor queries;      // [N] int64: forward passes of the model that included this sample
+  int64_t gradient_calls = 0;  // backward passes through the model (0 for black-box attacks)
+};
+
+class Attack {
+ public:
+  virtual ~Attack() = default;
+  // `labels` are the true classes [N]; `goal` says what counts as success.
+  virtual AttackResult run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) = 0;
+  virtual std::string name() const = 0;
+  // The options as resolved (defaults filled in), for reports.
+  virtual nlohmann::json options_json() const = 0;
+  // True for attacks that only use model outputs (a test proves they never call backward).
+  virtual bool black_box() const { return false; }
+  // Random choices (random start, Square's windows, ...) come from this seed, advanced by each run.
+  void set_seed(uint64_t seed);
+
+ protected:
+  at::Generator& generator();
+
+ private:
+  uint64_t seed_ = 0;
+  at::Generator generator_;
+};
+
+// ---- building attacks by name --------------------------------------------------------------
+
+// Reads an attack's parameters from JSON: numbers may be given as strings with fractions
+// ("8/255"). Every key must be consumed; finish() throws UsageError naming unknown ones.
+class AttackParams {
+ public:
+  AttackParams(nlohmann::json params, std::string attack);
+  double number(const std::string& key, double fallback);
+  double positive(const std::string& key, double fallback);  // > 0, finite
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min_value);
+  bool flag(const std::string& key, bool fallback);
+  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed);
+  Norm norm(Norm fallback, const std::vector<Norm>& allowed);
+  void finish();
+  const std::string& attack() const { return attack_; }
+
+ private:
+  const nlohmann::json* take(const std::string& key);
+  nlohmann::json params_;
+  std::string attack_;
+  std::vector<std::string> used_;
+};
+
+struct AttackInfo {
+  std::string name;
+  std::string summary;
+  bool black_box;
+  std::function<std::unique_ptr<Attack>(AttackParams&)> make;
+};
+
+// Every attack mirage has, by name (attacks/registry.cpp lists them).
+const std::vector<AttackInfo>& attack_registry();
+// Builds attack `name` from JSON parameters; unknown names or parameters are UsageErrors.
+std::unique_ptr<Attack> make_attack(const std::string& name, const nlohmann::json& params);
+
+// ---- shared bookkeeping --------------------------------------------------------------------
+
+at::Tensor clamp_box(const at::Tensor& x);
+// Per-sample norms of `delta` [N,...] -> [N].
+at::Tensor lp_norms(const at::Tensor& delta, Norm norm);
+// Projects each sample of `delta` onto the `norm` ball of radius `eps` (L1 by Duchi et al. 2008).
+at::Tensor project_ball(const at::Tensor& delta, Norm norm, double eps);
+// A random start inside the ball: Linf uniform in [-eps, eps]; L2 a Gaussian direction scaled
+// to a radius uniform in [0, eps] (torchattacks' PGDL2).
+at::Tensor random_start(const at::Tensor& x, Norm norm, double eps, at::Generator& gen);
+// Uniform / normal noise shaped like `like`, drawn on the CPU from `gen` (so CPU and CUDA runs
+// see the same numbers) and moved to `like`'s device.
+at::Tensor uniform_like(const at::Tensor& like, at::Generator& gen, double lo = 0.0, double hi = 1.0);
+at::Tensor normal_like(const at::Tensor& like, at::Generator& gen);
+// Whether `logits`' argmax meets the goal for each sample [N] bool.
+at::Tensor goal_met(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal);
+// The goal restricted to the samples at `index`.
+Goal goal_subset(const Goal& goal, const at::Tensor& index);
+// Cross-entropy per sample toward the goal: CE(label) to ascend when untargeted, -CE(target)
+// when targeted, so every attack ascends what it gets.
+at::Tensor goal_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal);
+// Gradient of sum(loss(model.logits(x))) with respect to x; also returns the logits.
+std::pair<at::Tensor, at::Tensor> input_gradient(Model& model, const at::Tensor& x,
+                                                 const std::function<at::Tensor(const at::Tensor&)>& loss);
+
+// Fills success, predictions and norms of `result.adversarial` by one more forward pass (not
+// counted in queries), so that what is reported is what the image does.
+void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal,
+                     AttackResult& result);
+
+}  // namespace mirage

@@ -1,0 +1,91 @@
+#include "attacks/pgd.h"
+
+#include <torch/torch.h>
+
+namespace mirage {
+
+nlohmann::json Pgd::options_json() const {
+  return {{"norm", norm_name(options_.norm)}, {"eps", options_.eps},           {"alpha", options_.alpha},
+          {"steps", options_.steps},          {"restarts", options_.restarts}, {"random_start", options_.random_start},
+          {"early_stop", options_.early_stop}};
+}
+
+AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
+  const auto& o = options_;
+  auto x = images.to(model.device());
+  auto y = labels.to(model.device());
+  const int64_t n = x.size(0);
+  auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
+  AttackResult r;
+  r.queries = torch::zeros({n}, long_opts);
+  auto best = x.clone();
+  auto found = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
+  {
+    torch::NoGradGuard g;
+    r.clean_pred = model.logits(x).argmax(1);
+  }
+
+  for (int64_t restart = 0; restart < o.restarts; ++restart) {
+    // Only samples no earlier restart broke are attacked again.
+    auto active = restart == 0 ? torch::arange(n, long_opts) : (~found).nonzero().squeeze(1);
+    if (active.numel() == 0) break;
+    auto xa = x.index_select(0, active);
+    auto ya = y.index_select(0, active);
+    auto ga = goal_subset(goal, active);
+    auto adv = xa.clone();
+    if (o.random_start) adv = clamp_box(xa + random_start(xa, o.norm, o.eps, generator()));
+    auto running = torch::ones({xa.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
+    for (int64_t step = 0; step < o.steps; ++step) {
+      auto [grad, logits] = input_gradient(model, adv, [&](const at::Tensor& l) { return goal_cross_entropy(l, ya, ga); });
+      r.gradient_calls += 1;
+      r.queries.index_add_(0, active, running.to(torch::kLong));
+      torch::NoGradGuard g;
+      if (o.early_stop) {
+        running = running & ~goal_met(logits, ya, ga);
+        if (!running.any().item<bool>()) break;
+      }
+      at::Tensor step_dir;
+      if (o.norm == Norm::kLinf) {
+        step_dir = grad.sign();
+      } else {
+        step_dir = grad / lp_norms(grad, Norm::kL2).clamp_min(1e-12).view({-1, 1, 1, 1});
+      }
+      auto moved = adv + o.alpha * step_dir;
+      auto next = clamp_box(xa + project_ball(moved - xa, o.norm, o.eps));
+      adv = torch::where(running.view({-1, 1, 1, 1}), next, adv);
+    }
+    torch::NoGradGuard g;
+    auto met = goal_met(model.logits(adv), ya, ga);
+    r.queries.index_add_(0, active, torch::ones_like(active));
+    // Keep this restart's iterate where it succeeded, or where nothing has succeeded yet.
+    auto take = met | ~found.index_select(0, active);
+    best.index_copy_(0, active, torch::where(take.view({-1, 1, 1, 1}), adv, best.index_select(0, active)));
+    found.index_copy_(0, active, found.index_select(0, active) | met);
+  }
+  r.adversarial = best;
+  finalize_result(model, images, labels, goal, r);
+  return r;
+}
+
+namespace {
+PgdOptions read_pgd(AttackParams& p, bool bim) {
+  PgdOptions o;
+  o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2});
+  if (o.norm == Norm::kL2) {  // torchattacks' PGDL2 defaults
+    o.eps = 1.0;
+    o.alpha = 0.2;
+  }
+  o.eps = p.positive("eps", o.eps);
+  o.alpha = p.positive("alpha", o.alpha);
+  o.steps = p.integer("steps", o.steps, 1);
+  o.restarts = p.integer("restarts", o.restarts, 1);
+  o.random_start = p.flag("random_start", !bim);
+  o.early_stop = p.flag("early_stop", o.early_stop);
+  return o;
+}
+}  // namespace
+
+std::unique_ptr<Attack> make_pgd(AttackParams& p) { return std::make_unique<Pgd>(read_pgd(p, false)); }
+std::unique_ptr<Attack> make_bim(AttackParams& p) { return std::make_unique<Pgd>(read_pgd(p, true), "bim"); }
+
+}  // namespace mirage

@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "attacks/attack.h"
+#include "lib/error.h"
+#include "lib/model.h"
+
+using namespace mirage;
+
+namespace {
+
+ModelSpec spec_of(int64_t c, int64_t h, int64_t w, int64_t k) {
+  ModelSpec s;
+  s.channels = c;
+  s.height = h;
+  s.width = w;
+  s.num_classes = k;
+  s.name = "toy";
+  return s;
+}
+
+// logits = [0, w . x + b]: the CE gradient's sign is known in closed form.
+FunctionModel linear_two_class(const torch::Tensor& w, double b) {
+  return FunctionModel(
+      [w, b](const at::Tensor& x) {
+        auto z = (x.flatten(1) * w).sum(1, true) + b;
+        return torch::cat({torch::zeros_like(z), z}, 1);
+      },
+      spec_of(1, 1, w.numel(), 2), torch::kCPU);
+}
+
+struct SmallNet : torch::nn::Module {
+  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(1, 4, 3).padding(1)};
+  torch::nn::Linear fc{4 * 8 * 8, 5};
+  SmallNet() {
+    register_module("conv", conv);
+    register_module("fc", fc);
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc(torch::relu(conv(x)).flatten(1)); }
+};
+
+}  // namespace
+
+TEST_CASE("FGSM on a linear model equals the closed form", "[attacks][fgsm]") {
+  auto w = torch::tensor({0.5f, -2.0f, 1.0f, -0.25f});
+  auto model = linear_two_class(w, 0.0);
+  auto x = torch::full({2, 1, 1, 4}, 0.5f);
+  auto y = torch::tensor({0, 1}, torch::kLong);  // label 0 ascends w.x, label 1 descends it
+  double eps = GENERATE(0.01, 0.1, 0.3);
+  auto attack = make_attack("fgsm", {{"eps", eps}});
+  auto r = attack->run(model, x, y, Goal::untargeted());
+  auto up = (x[0] + eps * w.sign().view({1, 1, 4})).clamp(0, 1);
+  auto down = (x[1] - eps * w.sign().view({1, 1, 4})).clamp(0, 1);
+  CHECK(torch::allclose(r.adversarial[0], up));
+  CHECK(torch::allclose(r.adversarial[1], down));
+  CHECK(r.linf.max().item<double>() <= eps + 1e-6);
+}
+
+TEST_CASE("PGD stays in the box and within eps, for every norm and eps", "[attacks][pgd]") {
+  torch::manual_seed(0);
+  auto net = std::make_shared<SmallNet>();
+  FunctionModel model([net](const at::Tensor& x) { return net->forward(x); }, spec_of(1, 8, 8, 5), torch::kCPU);
+  auto x = torch::rand({6, 1, 8, 8});
+  auto y = torch::randint(0, 5, {6});
+  std::string norm = GENERATE(as<std::string>{}, "linf", "l2");
+  double eps = GENERATE(0.01, 0.05, 0.5);
+  auto attack = make_attack("pgd", {{"norm", norm}, {"eps", eps}, {"alpha", eps / 4}, {"steps", 5}, {"restarts", 2}});
+  attack->set_seed(1);
+  auto r = attack->run(model, x, y, Goal::untargeted());
+  CHECK(r.adversarial.min().item<float>() >= 0.0f);
+  CHECK(r.adversarial.max().item<float>() <= 1.0f);
+  if (norm == "linf") {
+    CHECK(r.linf.max().item<double>() <= eps + 1e-6);
+  } else {
+    CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
+  }
+}
+
+TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {
+  auto w = torch::tensor({1.0f, 1.0f, 1.0f, 1.0f});
+  auto model = linear_two_class(w, -2.0);  // class 1 iff mean pixel > 0.5
+  auto x = torch::full({3, 1, 1, 4}, 0.4f);
+  auto y = torch::zeros({3}, torch::kLong);
+  auto attack = make_attack("pgd", {{"eps", "32/255"}, {"alpha", "8/255"}, {"steps", 10}}  /* needs > 0.1 per pixel */);
+  auto r = attack->run(model, x, y, Goal::targeted_to(torch::ones({3}, torch::kLong)));
+  CHECK(r.success.all().item<bool>());
+  CHECK(r.adv_pred.eq(1).all().item<bool>());
+  // Too small a budget cannot cross the boundary: success must then be reported false.
+  auto weak = make_attack("pgd", {{"eps", "1/255"}, {"alpha", "1/255"}, {"steps", 10}});
+  auto rw = weak->run(model, x, y, Goal::targeted_to(torch::ones({3}, torch::kLong)));
+  CHECK_FALSE(rw.success.any().item<bool>());
+}
+
+TEST_CASE("PGD counts one query per sample per step plus the final check", "[attacks][pgd]") {
+  auto model = linear_two_class(torch::tensor({1.0f, -1.0f}), 0.0);
+  auto x = torch::rand({4, 1, 1, 2});
+  auto r = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}})->run(model, x, torch::zeros({4}, torch::kLong),
+                                                                   Goal::untargeted());
+  CHECK(r.queries.eq(8).all().item<bool>());
+  CHECK(r.gradient_calls == 7);
+}
+
+TEST_CASE("the same seed gives the same adversarial examples; another seed differs", "[attacks][determinism]") {
+  torch::manual_seed(0);
+  auto net = std::make_shared<SmallNet>();
+  FunctionModel model([net](const at::Tensor& x) { return net->forward(x); }, spec_of(1, 8, 8, 5), torch::kCPU);
+  auto x = torch::rand({4, 1, 8, 8});
+  auto y = torch::randint(0, 5, {4});
+  auto run = [&](uint64_t seed) {
+    auto a = make_attack("pgd", {{"steps", 3}});
+    a->set_seed(seed);
+    return a->run(model, x, y, Goal::untargeted()).adversarial;
+  };
+  CHECK(torch::equal(run(3), run(3)));
+  CHECK_FALSE(torch::equal(run(3), run(4)));
+}
+
+TEST_CASE("Lp projections land in the ball and leave inside points alone", "[attacks][projection]") {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  auto d = torch::randn({5, 1, 4, 4}, gen, torch::TensorOptions());
+  for (Norm norm : {Norm::kLinf, Norm::kL2, Norm::kL1}) {
+    double eps = 0.3;
+    auto p = project_ball(d, norm, eps);
+    CHECK(lp_norms(p, norm).max().item<double>() <= eps * (1 + 1e-5));
+    auto small = d * (0.1 * eps / lp_norms(d, norm).view({-1, 1, 1, 1}));
+    CHECK(torch::allclose(project_ball(small, norm, eps), small));
+  }
+  // L1: projecting (3, 1) onto the radius-2 ball soft-thresholds by 1 -> (2, 0).
+  auto v = torch::tensor({3.0f, 1.0f}).view({1, 1, 1, 2});
+  CHECK(torch::allclose(project_ball(v, Norm::kL1, 2.0), torch::tensor({2.0f, 0.0f}).view({1, 1, 1, 2})));
+}
+
+TEST_CASE("bad attack names and parameters are UsageErrors naming them", "[attacks][errors]") {
+  CHECK_THROWS_WITH(make_attack("nope", {}), Catch::Contains("nope"));
+  CHECK_THROWS_WITH(make_attack("pgd", {{"epsilon", 0.1}}), Catch::Contains("epsilon"));
+  CHECK_THROWS_WITH(make_attack("pgd", {{"eps", 0}}), Catch::Contains("eps"));
+  CHECK_THROWS_WITH(make_attack("pgd", {{"eps", "nan"}}), Catch::Contains("eps"));
+  CHECK_THROWS_WITH(make_attack("pgd", {{"steps", 0}}), Catch::Contains("steps"));
+  CHECK_THROWS_WITH(make_attack("pgd", {{"norm", "l7"}}), Catch::Contains("norm"));
+  CHECK_THROWS_AS(make_attack("fgsm", {{"eps", "8/0"}}), UsageError);
+  CHECK(make_attack("pgd", {{"eps", "8/255"}})->options_json()["eps"].get<double>() == Approx(8.0 / 255));
+}
