@@ -12,7 +12,7 @@ namespace mirage::cli {
 
 int train_classifier_main(const std::vector<std::string>& args) {
   CommonFlags common;
-  std::string data, labels, val_data, val_labels, out, report, resize;
+  std::string data, labels, val_data, val_labels, out, report, resize, schedule;
   int64_t size = 0, channels = 0;
   double val_fraction = 0;
   ClassifierTrainOptions train;
@@ -29,6 +29,7 @@ int train_classifier_main(const std::vector<std::string>& args) {
     ("epochs", po::value(&train.epochs)->default_value(3), "passes over the training data")
     ("batch-size", po::value(&train.batch_size)->default_value(128), "images per step")
     ("lr", po::value(&train.lr)->default_value(1e-3), "Adam learning rate")
+    ("lr-schedule", po::value(&schedule)->default_value("cosine"), "cosine (decay to 0 over the run) or constant")
     ("weight-decay", po::value(&train.weight_decay)->default_value(0.0), "L2 weight decay")
     ("filters", po::value(&net_options.filters)->default_value(32), "filters of the first conv block (the second has twice as many)")
     ("hidden", po::value(&net_options.hidden)->default_value(128), "units of the hidden layer")
@@ -50,6 +51,8 @@ int train_classifier_main(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (val_fraction > 0 && !val_data.empty()) throw UsageError("--val-data and --val-fraction exclude each other");
+  if (schedule != "cosine" && schedule != "constant") throw UsageError("--lr-schedule must be cosine or constant");
+  train.cosine = schedule == "cosine";
   if (report.empty()) report = std::filesystem::path(out).replace_extension(".json").string();
   if (report == out) throw UsageError("--report must differ from --out");
   check_output_path(out);
@@ -107,7 +110,7 @@ int train_classifier_main(const std::vector<std::string>& args) {
       {"threads", runtime.threads},
       {"started", started},
       {"finished", utc_now()},
-      {"config", {{"epochs", train.epochs}, {"batch_size", train.batch_size}, {"lr", train.lr},
+      {"config", {{"epochs", train.epochs}, {"batch_size", train.batch_size}, {"lr", train.lr}, {"lr_schedule", schedule},
                   {"weight_decay", train.weight_decay}, {"limit", train.limit}, {"val_fraction", val_fraction},
                   {"resize", resize}, {"net", spec.extra}}},
       {"data", {{"train", info.name}, {"n", train_data->size()},

@@ -84,8 +84,9 @@ std::vector<EpochStats> train_classifier(SmallCnn& net, Dataset& train, Dataset*
   lo.seed = options.seed;
   lo.limit = options.limit;
   BatchLoader loader(train, lo);
-  std::unique_ptr<Model> eval_model;
   std::vector<EpochStats> history;
+  const double total_steps = static_cast<double>(options.epochs * std::max<int64_t>(loader.num_batches(), 1));
+  int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     net->train();
     loader.start_epoch(epoch);
@@ -98,6 +99,11 @@ std::vector<EpochStats> train_classifier(SmallCnn& net, Dataset& train, Dataset*
       torch::Tensor x = fit_batch(batch.images, o.channels, o.height, o.width).to(device);
       torch::Tensor y = batch.labels.to(device);
       if ((y < 0).any().item<bool>()) throw InputError(train.info().name + ": unlabelled samples in training data");
+      if (options.cosine) {
+        double lr = options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / total_steps));
+        for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      }
+      ++step;
       double loss = classifier_train_step(net, optimizer, x, y, &correct);
       if (!std::isfinite(loss)) {
         throw InputError(train.info().name + ": training loss became NaN/Inf at epoch " +

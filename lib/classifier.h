@@ -53,6 +53,7 @@ struct ClassifierTrainOptions {
   int64_t batch_size = 128;
   double lr = 1e-3;  // Adam
   double weight_decay = 0.0;
+  bool cosine = true;  // decay lr to 0 over the run along a half cosine (per step)
   uint64_t seed = 0;  // shuffling
   int64_t limit = 0;  // 0 = every training sample
 };

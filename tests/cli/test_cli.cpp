@@ -75,6 +75,7 @@ TEST_CASE("usage errors exit 2 with one line naming the problem", "[cli][errors]
       {"train-classifier --out " + dir.file("m.pt") + " --data /no/such/dir", "/no/such/dir"},
       {"train-classifier --out " + dir.file("m.pt") + " --epochs 0 --limit 10", "epochs"},
       {"train-classifier --out /no/such/dir/m.pt --limit 10", "/no/such/dir"},
+      {"train-classifier --out " + dir.file("m.pt") + " --lr-schedule step --limit 10", "lr-schedule"},
   }));
   INFO(c.args);
   auto r = mirage_run(c.args);
