@@ -1,0 +1,94 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "attacks/apgd.h"
+#include "attacks/attack.h"
+#include "lib/model.h"
+
+using namespace mirage;
+
+namespace {
+
+struct Net : torch::nn::Module {
+  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(1, 6, 3).padding(1)};
+  torch::nn::Linear fc{6 * 8 * 8, 5};
+  Net() {
+    register_module("conv", conv);
+    register_module("fc", fc);
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc(torch::relu(conv(x)).flatten(1)); }
+};
+
+struct Fixture {
+  std::shared_ptr<Net> net;
+  std::unique_ptr<FunctionModel> model;
+  torch::Tensor x, y;
+  Fixture() {
+    torch::manual_seed(0);
+    net = std::make_shared<Net>();
+    ModelSpec spec;
+    spec.channels = 1;
+    spec.height = spec.width = 8;
+    spec.num_classes = 5;
+    auto n = net;
+    model = std::make_unique<FunctionModel>([n](const at::Tensor& v) { return n->forward(v); }, spec, torch::kCPU);
+    x = torch::rand({16, 1, 8, 8});
+    torch::NoGradGuard g;
+    y = model->logits(x).argmax(1);  // every sample starts correctly classified
+  }
+};
+
+}  // namespace
+
+TEST_CASE("APGD checkpoints follow the paper's schedule", "[attacks][apgd]") {
+  CHECK(apgd_checkpoints(100) == std::vector<int64_t>{22, 41, 57, 70, 80, 87, 93, 99});
+  CHECK(apgd_checkpoints(1) == std::vector<int64_t>{1});
+}
+
+TEST_CASE("DLR loss matches its closed form", "[attacks][apgd]") {
+  auto z = torch::tensor({3.0f, 1.0f, 2.0f, 0.0f}).view({1, 4});
+  auto y = torch::tensor({0}, torch::kLong);
+  CHECK(dlr_loss(z, y, Goal::untargeted()).item<float>() == Approx(-(3.0 - 2.0) / (3.0 - 1.0)));
+  auto t = Goal::targeted_to(torch::tensor({3}, torch::kLong));
+  CHECK(dlr_loss(z, y, t).item<float>() == Approx(-(3.0 - 0.0) / (3.0 - 0.5 * (1.0 + 0.0))));
+}
+
+TEST_CASE("APGD variants stay in the box and within eps", "[attacks][apgd]") {
+  Fixture f;
+  std::string name = GENERATE(as<std::string>{}, "apgd-ce", "apgd-dlr", "apgd-t");
+  std::string norm = GENERATE(as<std::string>{}, "linf", "l2");
+  double eps = norm == "linf" ? 0.05 : 0.5;
+  nlohmann::json params = {{"norm", norm}, {"eps", eps}, {"steps", 20}};
+  if (name == "apgd-t") params["target_classes"] = 2;
+  auto attack = make_attack(name, params);
+  attack->set_seed(2);
+  auto r = attack->run(*f.model, f.x, f.y, Goal::untargeted());
+  CHECK(r.adversarial.min().item<float>() >= 0.0f);
+  CHECK(r.adversarial.max().item<float>() <= 1.0f);
+  if (norm == "linf") CHECK(r.linf.max().item<double>() <= eps + 1e-6);
+  else CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
+}
+
+TEST_CASE("APGD returns a sample it could not break unchanged, and counts its queries", "[attacks][apgd]") {
+  Fixture f;
+  auto r = make_attack("apgd-ce", {{"eps", 1e-4}, {"steps", 10}})->run(*f.model, f.x, f.y, Goal::untargeted());
+  auto failed = (~r.success).nonzero().squeeze(1);
+  REQUIRE(failed.numel() > 0);
+  CHECK(torch::equal(r.adversarial.index_select(0, failed), f.x.index_select(0, failed)));
+  CHECK(r.linf.index_select(0, failed).max().item<float>() == 0.0f);
+  // clean check + initial point + 10 steps for every (correctly classified) sample
+  CHECK(r.queries.index_select(0, failed).eq(12).all().item<bool>());
+}
+
+TEST_CASE("APGD-CE is at least as strong as PGD with the same budget", "[attacks][apgd]") {
+  Fixture f;
+  auto apgd = make_attack("apgd-ce", {{"eps", 0.03}, {"steps", 40}});
+  auto pgd = make_attack("pgd", {{"eps", 0.03}, {"alpha", 0.0075}, {"steps", 40}});
+  apgd->set_seed(1);
+  pgd->set_seed(1);
+  int64_t apgd_hits = apgd->run(*f.model, f.x, f.y, Goal::untargeted()).success.sum().item<int64_t>();
+  int64_t pgd_hits = pgd->run(*f.model, f.x, f.y, Goal::untargeted()).success.sum().item<int64_t>();
+  INFO("apgd " << apgd_hits << " pgd " << pgd_hits);
+  CHECK(apgd_hits >= pgd_hits);
+  CHECK(apgd_hits > 0);
+}
