@@ -138,18 +138,12 @@ at::Tensor Apgd::single_run(Model& model, const at::Tensor& x, const at::Tensor&
 
 AttackResult Apgd::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
   const auto& o = options_;
-  auto x = images.to(model.device());
-  auto y = labels.to(model.device());
-  const int64_t n = x.size(0);
+  auto start = start_attack(model, images, labels);
+  auto& x = start.x;
+  auto& y = start.y;
+  auto& r = start.result;
+  const auto& clean_logits = start.clean_logits;
   auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
-  AttackResult r;
-  r.queries = torch::ones({n}, long_opts);
-  at::Tensor clean_logits;
-  {
-    torch::NoGradGuard g;
-    clean_logits = model.logits(x);
-  }
-  r.clean_pred = clean_logits.argmax(1);
   r.adversarial = x.clone();
   // Samples whose goal already holds on the clean image are not attacked (they count as
   // successes, as misclassified points do in AutoAttack).

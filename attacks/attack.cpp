@@ -280,6 +280,19 @@ std::pair<at::Tensor, at::Tensor> input_gradient(Model& model, const at::Tensor&
   return {xr.grad().detach(), logits.detach()};
 }
 
+AttackStart start_attack(Model& model, const at::Tensor& images, const at::Tensor& labels) {
+  AttackStart s;
+  s.x = images.to(model.device());
+  s.y = labels.to(model.device());
+  {
+    torch::NoGradGuard no_grad;
+    s.clean_logits = model.logits(s.x);
+  }
+  s.result.clean_pred = s.clean_logits.argmax(1);
+  s.result.queries = torch::ones({s.x.size(0)}, torch::TensorOptions().dtype(torch::kLong).device(s.x.device()));
+  return s;
+}
+
 void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal,
                      AttackResult& result) {
   torch::NoGradGuard no_grad;

@@ -130,6 +130,14 @@ at::Tensor goal_cross_entropy(const at::Tensor& logits, const at::Tensor& labels
 std::pair<at::Tensor, at::Tensor> input_gradient(Model& model, const at::Tensor& x,
                                                  const std::function<at::Tensor(const at::Tensor&)>& loss);
 
+// What every iterative run starts with: the batch on the model's device and the clean logits
+// from one forward pass, counted as one query per sample in `result.queries`.
+struct AttackStart {
+  at::Tensor x, y, clean_logits;
+  AttackResult result;  // clean_pred and queries filled in
+};
+AttackStart start_attack(Model& model, const at::Tensor& images, const at::Tensor& labels);
+
 // Fills success, predictions and norms of `result.adversarial` by one more forward pass (not
 // counted in queries), so that what is reported is what the image does.
 void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal,

@@ -12,18 +12,14 @@ nlohmann::json Pgd::options_json() const {
 
 AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
   const auto& o = options_;
-  auto x = images.to(model.device());
-  auto y = labels.to(model.device());
+  auto start = start_attack(model, images, labels);
+  auto& x = start.x;
+  auto& y = start.y;
+  auto& r = start.result;
   const int64_t n = x.size(0);
   auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
-  AttackResult r;
-  r.queries = torch::zeros({n}, long_opts);
   auto best = x.clone();
   auto found = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
-  {
-    torch::NoGradGuard g;
-    r.clean_pred = model.logits(x).argmax(1);
-  }
 
   for (int64_t restart = 0; restart < o.restarts; ++restart) {
     // Only samples no earlier restart broke are attacked again.

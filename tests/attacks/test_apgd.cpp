@@ -4,34 +4,18 @@
 #include "attacks/apgd.h"
 #include "attacks/attack.h"
 #include "lib/model.h"
+#include "tests/attacks/toy_models.h"
 
 using namespace mirage;
 
 namespace {
 
-struct Net : torch::nn::Module {
-  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(1, 6, 3).padding(1)};
-  torch::nn::Linear fc{6 * 8 * 8, 5};
-  Net() {
-    register_module("conv", conv);
-    register_module("fc", fc);
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return fc(torch::relu(conv(x)).flatten(1)); }
-};
-
 struct Fixture {
-  std::shared_ptr<Net> net;
   std::unique_ptr<FunctionModel> model;
   torch::Tensor x, y;
   Fixture() {
     torch::manual_seed(0);
-    net = std::make_shared<Net>();
-    ModelSpec spec;
-    spec.channels = 1;
-    spec.height = spec.width = 8;
-    spec.num_classes = 5;
-    auto n = net;
-    model = std::make_unique<FunctionModel>([n](const at::Tensor& v) { return n->forward(v); }, spec, torch::kCPU);
+    model = test::toy_conv_model(6);
     x = torch::rand({16, 1, 8, 8});
     torch::NoGradGuard g;
     y = model->logits(x).argmax(1);  // every sample starts correctly classified

@@ -5,20 +5,11 @@
 #include "attacks/attack.h"
 #include "lib/error.h"
 #include "lib/model.h"
+#include "tests/attacks/toy_models.h"
 
 using namespace mirage;
 
 namespace {
-
-ModelSpec spec_of(int64_t c, int64_t h, int64_t w, int64_t k) {
-  ModelSpec s;
-  s.channels = c;
-  s.height = h;
-  s.width = w;
-  s.num_classes = k;
-  s.name = "toy";
-  return s;
-}
 
 // logits = [0, w . x + b]: the CE gradient's sign is known in closed form.
 FunctionModel linear_two_class(const torch::Tensor& w, double b) {
@@ -27,18 +18,8 @@ FunctionModel linear_two_class(const torch::Tensor& w, double b) {
         auto z = (x.flatten(1) * w).sum(1, true) + b;
         return torch::cat({torch::zeros_like(z), z}, 1);
       },
-      spec_of(1, 1, w.numel(), 2), torch::kCPU);
+      test::toy_spec(1, 1, w.numel(), 2), torch::kCPU);
 }
-
-struct SmallNet : torch::nn::Module {
-  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(1, 4, 3).padding(1)};
-  torch::nn::Linear fc{4 * 8 * 8, 5};
-  SmallNet() {
-    register_module("conv", conv);
-    register_module("fc", fc);
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return fc(torch::relu(conv(x)).flatten(1)); }
-};
 
 }  // namespace
 
@@ -59,8 +40,8 @@ TEST_CASE("FGSM on a linear model equals the closed form", "[attacks][fgsm]") {
 
 TEST_CASE("PGD stays in the box and within eps, for every norm and eps", "[attacks][pgd]") {
   torch::manual_seed(0);
-  auto net = std::make_shared<SmallNet>();
-  FunctionModel model([net](const at::Tensor& x) { return net->forward(x); }, spec_of(1, 8, 8, 5), torch::kCPU);
+  auto toy = test::toy_conv_model(4);
+  auto& model = *toy;
   auto x = torch::rand({6, 1, 8, 8});
   auto y = torch::randint(0, 5, {6});
   std::string norm = GENERATE(as<std::string>{}, "linf", "l2");
@@ -92,19 +73,19 @@ TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {
   CHECK_FALSE(rw.success.any().item<bool>());
 }
 
-TEST_CASE("PGD counts one query per sample per step plus the final check", "[attacks][pgd]") {
+TEST_CASE("PGD counts one query per sample for the clean pass, each step and the final check", "[attacks][pgd]") {
   auto model = linear_two_class(torch::tensor({1.0f, -1.0f}), 0.0);
   auto x = torch::rand({4, 1, 1, 2});
   auto r = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}})->run(model, x, torch::zeros({4}, torch::kLong),
                                                                    Goal::untargeted());
-  CHECK(r.queries.eq(8).all().item<bool>());
+  CHECK(r.queries.eq(9).all().item<bool>());
   CHECK(r.gradient_calls == 7);
 }
 
 TEST_CASE("the same seed gives the same adversarial examples; another seed differs", "[attacks][determinism]") {
   torch::manual_seed(0);
-  auto net = std::make_shared<SmallNet>();
-  FunctionModel model([net](const at::Tensor& x) { return net->forward(x); }, spec_of(1, 8, 8, 5), torch::kCPU);
+  auto toy = test::toy_conv_model(4);
+  auto& model = *toy;
   auto x = torch::rand({4, 1, 8, 8});
   auto y = torch::randint(0, 5, {4});
   auto run = [&](uint64_t seed) {
