@@ -74,25 +74,41 @@ at::Tensor mat_to_tensor(const cv::Mat& mat) {
   return t;
 }
 
-cv::Mat tensor_to_mat(const at::Tensor& chw) {
+at::Tensor quantize(const at::Tensor& x, int bits) {
+  if (bits != 8 && bits != 16) throw UsageError("bit depth " + std::to_string(bits) + ": expected 8 or 16");
+  const double levels = bits == 8 ? 255.0 : 65535.0;
+  return x.clamp(0.0, 1.0).mul(levels).round().div(levels);
+}
+
+cv::Mat tensor_to_mat(const at::Tensor& chw, int bits) {
+  if (bits != 8 && bits != 16) throw UsageError("bit depth " + std::to_string(bits) + ": expected 8 or 16");
   at::Tensor t = chw.detach().to(torch::kCPU);
   if (t.dim() == 2) t = t.unsqueeze(0);
   if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3)) {
     throw InputError("image tensor of shape " + shape_string(chw) +
                      ": expected [C, H, W] with C = 1 or 3");
   }
-  if (t.scalar_type() != torch::kByte) {
+  if (t.scalar_type() == torch::kByte) {
+    if (bits != 8) throw UsageError("a uint8 image tensor can only be written with 8 bits per channel");
+  } else {
     if (!t.is_floating_point()) {
       throw InputError("image tensor of type " + std::string(c10::toString(t.scalar_type())) +
                        ": expected float in [0,1] or uint8");
     }
     if (t.isnan().any().item<bool>()) throw InputError("image tensor has NaN values");
-    t = t.to(torch::kFloat).clamp(0.0, 1.0).mul(255.0).round().to(torch::kByte);
+    const double levels = bits == 8 ? 255.0 : 65535.0;
+    // int32 first: 16-bit levels do not fit a signed int16 tensor.
+    t = t.to(torch::kFloat).clamp(0.0, 1.0).mul(levels).round().to(torch::kInt);
   }
   t = t.permute({1, 2, 0}).contiguous();
   const int channels = static_cast<int>(t.size(2));
-  cv::Mat view(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC(channels),
-               t.data_ptr<uint8_t>());
+  cv::Mat view;
+  if (t.scalar_type() == torch::kByte) {
+    view = cv::Mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC(channels), t.data_ptr<uint8_t>());
+  } else {
+    cv::Mat wide(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_32SC(channels), t.data_ptr<int32_t>());
+    wide.convertTo(view, bits == 8 ? CV_8U : CV_16U);
+  }
   cv::Mat out;
   if (channels == 3) {
     cv::cvtColor(view, out, cv::COLOR_RGB2BGR);

@@ -33,9 +33,15 @@ std::string resize_policy_name(ResizePolicy policy);
 // composited. Any other depth or channel count is an InputError.
 at::Tensor mat_to_tensor(const cv::Mat& mat);
 
-// [C, H, W] (or [H, W]) with C = 1 or 3, float in [0,1] or uint8 -> 8-bit gray or BGR. Floats
-// are clamped, then rounded to the nearest of 256 levels; NaN is an InputError.
-cv::Mat tensor_to_mat(const at::Tensor& chw);
+// [C, H, W] (or [H, W]) with C = 1 or 3, float in [0,1] or uint8 -> gray or BGR of `bits` (8 or
+// 16) per channel. Floats are clamped, then rounded to the nearest of 2^bits levels, exactly as
+// quantize() does; NaN is an InputError. uint8 input needs bits = 8.
+cv::Mat tensor_to_mat(const at::Tensor& chw, int bits = 8);
+
+// What an image file of `bits` (8 or 16) per channel holds for float pixels `x`: clamped to
+// [0,1] and rounded to the nearest of 2^bits levels. Commands that write images evaluate this to
+// report what the saved file does.
+at::Tensor quantize(const at::Tensor& x, int bits);
 
 // Converts channels (gray -> BGR by replication, BGR -> gray by cv::cvtColor's BT.601 luma;
 // alpha dropped) and size by `policy`: INTER_AREA when shrinking both axes, INTER_LINEAR

@@ -120,7 +120,7 @@ at::Tensor read_images(const std::vector<std::string>& paths, const ImageShape& 
   return out;
 }
 
-void write_image(const std::string& path, const at::Tensor& chw, int quality) {
+void write_image(const std::string& path, const at::Tensor& chw, int quality, int bits) {
   const std::string ext = lower_extension(path);
   std::vector<int> params;
   if (ext == ".jpg" || ext == ".jpeg") {
@@ -134,7 +134,8 @@ void write_image(const std::string& path, const at::Tensor& chw, int quality) {
   if (quality < 1 || quality > 100) {
     throw UsageError("image quality " + std::to_string(quality) + ": expected 1..100");
   }
-  const cv::Mat mat = naming_file(path, [&] { return tensor_to_mat(chw); });
+  if (bits != 8 && ext != ".png") throw UsageError(path + ": only PNG files can hold " + std::to_string(bits) + "-bit images");
+  const cv::Mat mat = naming_file(path, [&] { return tensor_to_mat(chw, bits); });
   std::vector<uchar> bytes;
   bool ok = false;
   try {

@@ -32,8 +32,9 @@ at::Tensor read_images(const std::vector<std::string>& paths, const ImageShape& 
 
 // Writes [C, H, W] (C = 1 or 3, in [0,1]) atomically, creating the parent folder. The format
 // comes from the extension: .png (lossless), .jpg/.jpeg, .bmp, .webp; `quality` (1..100)
-// applies to JPEG and WebP. Any other extension is a UsageError.
-void write_image(const std::string& path, const at::Tensor& chw, int quality = 95);
+// applies to JPEG and WebP; `bits` 16 (PNG only) keeps 65536 levels per channel. Any other
+// extension is a UsageError.
+void write_image(const std::string& path, const at::Tensor& chw, int quality = 95, int bits = 8);
 
 // The OpenCV version mirage was built with (CV_VERSION), for --version and reports.
 std::string opencv_version();

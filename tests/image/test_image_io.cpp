@@ -293,3 +293,20 @@ TEST_CASE("image paths and resize policies are recognised by name", "[io][conver
   CHECK_THROWS_AS(parse_resize_policy("fill"), UsageError);
   CHECK(opencv_version().rfind("4.", 0) == 0);
 }
+
+TEST_CASE("write_image with 16 bits keeps floats to 1/65535, and quantize() says what a file holds", "[io][convert]") {
+  ScratchDir dir;
+  torch::manual_seed(3);
+  auto img = torch::rand({3, 9, 7});
+  for (int bits : {8, 16}) {
+    const std::string path = dir.file("q" + std::to_string(bits) + ".png");
+    write_image(path, img, 95, bits);
+    auto back = read_image(path);
+    const double levels = bits == 8 ? 255.0 : 65535.0;
+    CHECK((back - img).abs().max().item<double>() <= 0.5 / levels + 1e-7);
+    CHECK(torch::allclose(back, quantize(img, bits), 0.0, 1e-7));  // the file is exactly quantize()
+  }
+  CHECK(cv::imread(dir.file("q16.png"), cv::IMREAD_UNCHANGED).depth() == CV_16U);
+  CHECK_THROWS_AS(write_image(dir.file("x.jpg"), img, 95, 16), UsageError);
+  CHECK_THROWS_AS(quantize(img, 12), UsageError);
+}
