@@ -146,6 +146,13 @@ std::string AttackParams::choice(const std::string& key, const std::string& fall
   return s;
 }
 
+std::string AttackParams::text(const std::string& key, const std::string& fallback) {
+  const auto* v = take(key);
+  if (!v) return fallback;
+  if (!v->is_string()) throw UsageError(attack_ + " parameter '" + key + "' must be a string");
+  return v->get<std::string>();
+}
+
 Norm AttackParams::norm(Norm fallback, const std::vector<Norm>& allowed) {
   const auto* v = take("norm");
   if (!v) return fallback;

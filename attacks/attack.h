@@ -47,6 +47,7 @@ struct AttackResult {
   at::Tensor l2;           // [N] ||adv - x||_2
   at::Tensor queries;      // [N] int64: forward passes of the model that included this sample
   int64_t gradient_calls = 0;  // backward passes through the model (0 for black-box attacks)
+  nlohmann::json details;      // attack-specific extras for reports (autoattack: its stages), or null
 };
 
 class Attack {
@@ -60,7 +61,9 @@ class Attack {
   // True for attacks that only use model outputs (a test proves they never call backward).
   virtual bool black_box() const { return false; }
   // Random choices (random start, Square's windows, ...) come from this seed, advanced by each run.
-  void set_seed(uint64_t seed);
+  // Ensembles override it to seed their members too.
+  virtual void set_seed(uint64_t seed);
+  uint64_t seed() const { return seed_; }
 
  protected:
   at::Generator& generator();
@@ -82,6 +85,7 @@ class AttackParams {
   int64_t integer(const std::string& key, int64_t fallback, int64_t min_value);
   bool flag(const std::string& key, bool fallback);
   std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed);
+  std::string text(const std::string& key, const std::string& fallback);
   Norm norm(Norm fallback, const std::vector<Norm>& allowed);
   void finish();
   const std::string& attack() const { return attack_; }

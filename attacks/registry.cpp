@@ -3,8 +3,15 @@
 // linker, and their registrations with them.
 #include "attacks/apgd.h"
 #include "attacks/attack.h"
+#include "attacks/autoattack.h"
+#include "attacks/cw.h"
+#include "attacks/deepfool.h"
+#include "attacks/fab.h"
 #include "attacks/fgsm.h"
+#include "attacks/hop_skip_jump.h"
+#include "attacks/mifgsm.h"
 #include "attacks/pgd.h"
+#include "attacks/square.h"
 
 namespace mirage {
 
@@ -16,6 +23,14 @@ const std::vector<AttackInfo>& attack_registry() {
       {"apgd-ce", "Auto-PGD with cross-entropy loss, Linf or L2 (Croce & Hein 2020)", false, make_apgd_ce},
       {"apgd-dlr", "Auto-PGD with the difference-of-logits-ratio loss (Croce & Hein 2020)", false, make_apgd_dlr},
       {"apgd-t", "targeted Auto-PGD over the top runner-up classes, DLR-targeted loss (Croce & Hein 2020)", false, make_apgd_t},
+      {"mi-fgsm", "Momentum Iterative FGSM, Linf (Dong et al. 2018)", false, make_mifgsm},
+      {"deepfool", "DeepFool, minimal L2 or Linf perturbation by linearising the boundary (Moosavi-Dezfooli et al. 2016)", false, make_deepfool},
+      {"cw", "Carlini-Wagner L2, minimal perturbation by Adam in tanh space with a binary search on c (Carlini & Wagner 2017)", false, make_cw},
+      {"fab", "Fast Adaptive Boundary attack, minimal Linf, L2 or L1 perturbation within eps (Croce & Hein 2020)", false, make_fab},
+      {"fab-t", "targeted FAB over the top runner-up classes, as in AutoAttack (Croce & Hein 2020)", false, make_fab_t},
+      {"square", "Square Attack, score-based black-box random search, Linf or L2 (Andriushchenko et al. 2020)", true, make_square},
+      {"hsj", "HopSkipJump, decision-based black-box minimal L2 or Linf perturbation (Chen et al. 2020)", true, make_hsj},
+      {"autoattack", "AutoAttack standard ensemble: APGD-CE, APGD-T, FAB-T, Square on the still-robust samples (Croce & Hein 2020)", false, make_autoattack},
   };
   return list;
 }

@@ -8,22 +8,6 @@
 
 using namespace mirage;
 
-namespace {
-
-struct Fixture {
-  std::unique_ptr<FunctionModel> model;
-  torch::Tensor x, y;
-  Fixture() {
-    torch::manual_seed(0);
-    model = test::toy_conv_model(6);
-    x = torch::rand({16, 1, 8, 8});
-    torch::NoGradGuard g;
-    y = model->logits(x).argmax(1);  // every sample starts correctly classified
-  }
-};
-
-}  // namespace
-
 TEST_CASE("APGD checkpoints follow the paper's schedule", "[attacks][apgd]") {
   CHECK(apgd_checkpoints(100) == std::vector<int64_t>{22, 41, 57, 70, 80, 87, 93, 99});
   CHECK(apgd_checkpoints(1) == std::vector<int64_t>{1});
@@ -38,7 +22,7 @@ TEST_CASE("DLR loss matches its closed form", "[attacks][apgd]") {
 }
 
 TEST_CASE("APGD variants stay in the box and within eps", "[attacks][apgd]") {
-  Fixture f;
+  test::CorrectToyBatch f;
   std::string name = GENERATE(as<std::string>{}, "apgd-ce", "apgd-dlr", "apgd-t");
   std::string norm = GENERATE(as<std::string>{}, "linf", "l2");
   double eps = norm == "linf" ? 0.05 : 0.5;
@@ -54,7 +38,7 @@ TEST_CASE("APGD variants stay in the box and within eps", "[attacks][apgd]") {
 }
 
 TEST_CASE("APGD returns a sample it could not break unchanged, and counts its queries", "[attacks][apgd]") {
-  Fixture f;
+  test::CorrectToyBatch f;
   auto r = make_attack("apgd-ce", {{"eps", 1e-4}, {"steps", 10}})->run(*f.model, f.x, f.y, Goal::untargeted());
   auto failed = (~r.success).nonzero().squeeze(1);
   REQUIRE(failed.numel() > 0);
@@ -65,7 +49,7 @@ TEST_CASE("APGD returns a sample it could not break unchanged, and counts its qu
 }
 
 TEST_CASE("APGD-CE is at least as strong as PGD with the same budget", "[attacks][apgd]") {
-  Fixture f;
+  test::CorrectToyBatch f;
   auto apgd = make_attack("apgd-ce", {{"eps", 0.03}, {"steps", 40}});
   auto pgd = make_attack("pgd", {{"eps", 0.03}, {"alpha", 0.0075}, {"steps", 40}});
   apgd->set_seed(1);

@@ -9,23 +9,9 @@
 
 using namespace mirage;
 
-namespace {
-
-// logits = [0, w . x + b]: the CE gradient's sign is known in closed form.
-FunctionModel linear_two_class(const torch::Tensor& w, double b) {
-  return FunctionModel(
-      [w, b](const at::Tensor& x) {
-        auto z = (x.flatten(1) * w).sum(1, true) + b;
-        return torch::cat({torch::zeros_like(z), z}, 1);
-      },
-      test::toy_spec(1, 1, w.numel(), 2), torch::kCPU);
-}
-
-}  // namespace
-
 TEST_CASE("FGSM on a linear model equals the closed form", "[attacks][fgsm]") {
   auto w = torch::tensor({0.5f, -2.0f, 1.0f, -0.25f});
-  auto model = linear_two_class(w, 0.0);
+  auto model = test::linear_two_class(w, 0.0);
   auto x = torch::full({2, 1, 1, 4}, 0.5f);
   auto y = torch::tensor({0, 1}, torch::kLong);  // label 0 ascends w.x, label 1 descends it
   double eps = GENERATE(0.01, 0.1, 0.3);
@@ -60,7 +46,7 @@ TEST_CASE("PGD stays in the box and within eps, for every norm and eps", "[attac
 
 TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {
   auto w = torch::tensor({1.0f, 1.0f, 1.0f, 1.0f});
-  auto model = linear_two_class(w, -2.0);  // class 1 iff mean pixel > 0.5
+  auto model = test::linear_two_class(w, -2.0);  // class 1 iff mean pixel > 0.5
   auto x = torch::full({3, 1, 1, 4}, 0.4f);
   auto y = torch::zeros({3}, torch::kLong);
   auto attack = make_attack("pgd", {{"eps", "32/255"}, {"alpha", "8/255"}, {"steps", 10}}  /* needs > 0.1 per pixel */);
@@ -74,7 +60,7 @@ TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {
 }
 
 TEST_CASE("PGD counts one query per sample for the clean pass, each step and the final check", "[attacks][pgd]") {
-  auto model = linear_two_class(torch::tensor({1.0f, -1.0f}), 0.0);
+  auto model = test::linear_two_class(torch::tensor({1.0f, -1.0f}), 0.0);
   auto x = torch::rand({4, 1, 1, 2});
   auto r = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}})->run(model, x, torch::zeros({4}, torch::kLong),
                                                                    Goal::untargeted());

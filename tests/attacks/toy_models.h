@@ -33,4 +33,31 @@ inline std::unique_ptr<FunctionModel> toy_conv_model(int64_t filters) {
                                          toy_spec(1, 8, 8, 5), torch::kCPU);
 }
 
+// logits = [0, w . x + b]: class 1 iff w . x + b > 0. The boundary is a hyperplane, so FGSM
+// steps and minimal perturbations have closed forms. Images are [N, 1, 1, numel(w)] unless
+// `spec` gives another shape with as many pixels.
+inline FunctionModel linear_two_class(const torch::Tensor& w, double b, ModelSpec spec = {}) {
+  if (spec.num_classes == 0) spec = toy_spec(1, 1, w.numel(), 2);
+  return FunctionModel(
+      [w, b](const at::Tensor& x) {
+        auto z = (x.flatten(1) * w).sum(1, true) + b;
+        return torch::cat({torch::zeros_like(z), z}, 1);
+      },
+      spec, torch::kCPU);
+}
+
+// 16 random 1x8x8 images labelled with what the toy conv net (6 filters) predicts, so every
+// sample starts correctly classified.
+struct CorrectToyBatch {
+  std::unique_ptr<FunctionModel> model;
+  torch::Tensor x, y;
+  CorrectToyBatch() {
+    torch::manual_seed(0);
+    model = toy_conv_model(6);
+    x = torch::rand({16, 1, 8, 8});
+    torch::NoGradGuard g;
+    y = model->logits(x).argmax(1);
+  }
+};
+
 }  // namespace mirage::test
