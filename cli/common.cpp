@@ -119,6 +119,31 @@ std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& l
   return open_dataset(spec, target, parse_resize_policy(resize), labels);
 }
 
+Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indices, std::vector<BadItem>& bad) {
+  try {
+    return dataset.get(indices);
+  } catch (const InputError&) {
+    // Find the bad items one by one; the good ones form the batch.
+  }
+  std::vector<at::Tensor> images, labels;
+  Batch out;
+  for (int64_t index : indices) {
+    try {
+      Batch one = dataset.get({index});
+      images.push_back(one.images);
+      labels.push_back(one.labels);
+      out.ids.push_back(one.ids.at(0));
+    } catch (const InputError& e) {
+      bad.push_back({index, dataset.info().name + ":" + std::to_string(index), one_line(e)});
+    }
+  }
+  if (!images.empty()) {
+    out.images = torch::cat(images);
+    out.labels = torch::cat(labels);
+  }
+  return out;
+}
+
 void write_json(const std::string& path, const nlohmann::json& j) {
   std::string text = j.dump(2) + "\n";
   if (path == "-") {
@@ -167,6 +192,12 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+nlohmann::json run_header(const std::string& command, const Runtime& runtime, const std::string& started) {
+  return {{"command", command},         {"versions", versions()},          {"seed", runtime.seed},
+          {"device", runtime.device.str()}, {"threads", runtime.threads}, {"started", started},
+          {"finished", utc_now()}};
 }
 
 }  // namespace mirage::cli

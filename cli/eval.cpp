@@ -44,19 +44,13 @@ int eval_main(const std::vector<std::string>& args) {
   model->complete_spec(dataset->info());
   std::string started = utc_now();
   EvalResult r = evaluate_classifier(*model, *dataset, eval);
-  nlohmann::json j = {
-      {"command", "eval"},
-      {"versions", versions()},
-      {"seed", runtime.seed},
-      {"device", runtime.device.str()},
-      {"threads", runtime.threads},
-      {"started", started},
-      {"finished", utc_now()},
+  nlohmann::json j = run_header("eval", runtime, started);
+  j.update({
       {"model", model_file_json(model_path, model->spec())},
       {"model_had_metadata", model->had_metadata()},
       {"data", {{"name", dataset->info().name}, {"n", r.n}, {"limit", eval.limit}}},
       {"result", eval_result_json(r)},
-  };
+  });
   write_json(out, j);
   char line[128];
   std::snprintf(line, sizeof(line), "accuracy %.4f on %lld images", r.accuracy, static_cast<long long>(r.n));

@@ -11,6 +11,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"train-classifier", "train a small CNN classifier and save it as TorchScript", train_classifier_main},
       {"eval", "accuracy, per-class accuracy and confusion matrix of a classifier, as JSON", eval_main},
+      {"attack", "adversarial examples against a classifier: PNGs, per-sample JSONL, summary JSON", attack_main},
       {"info", "show a model's input spec and metadata", info_main},
   };
   return list;

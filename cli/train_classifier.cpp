@@ -102,14 +102,8 @@ int train_classifier_main(const std::vector<std::string>& args) {
     if (s.val_accuracy >= 0) e["val_accuracy"] = s.val_accuracy;
     epochs.push_back(e);
   }
-  nlohmann::json j = {
-      {"command", "train-classifier"},
-      {"versions", versions()},
-      {"seed", runtime.seed},
-      {"device", runtime.device.str()},
-      {"threads", runtime.threads},
-      {"started", started},
-      {"finished", utc_now()},
+  nlohmann::json j = run_header("train-classifier", runtime, started);
+  j.update({
       {"config", {{"epochs", train.epochs}, {"batch_size", train.batch_size}, {"lr", train.lr}, {"lr_schedule", schedule},
                   {"weight_decay", train.weight_decay}, {"limit", train.limit}, {"val_fraction", val_fraction},
                   {"resize", resize}, {"net", spec.extra}}},
@@ -117,7 +111,7 @@ int train_classifier_main(const std::vector<std::string>& args) {
                 {"validation", validation ? nlohmann::json(validation->info().name) : nlohmann::json(nullptr)}}},
       {"history", epochs},
       {"model", model_file_json(out, spec)},
-  };
+  });
   write_json(report, j);
   log_info("wrote model " + out + " and report " + report);
   return kExitOk;

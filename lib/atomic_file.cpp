@@ -134,3 +134,51 @@ void ensure_directory(const std::string& dir) {
 }
 
 }  // namespace mirage
+
+namespace mirage {
+
+AtomicDirectory::AtomicDirectory(std::string path, bool overwrite) : path_(std::move(path)) {
+  if (path_.empty()) throw UsageError("output folder is empty");
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  fs::path target(path_);
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    if (!fs::is_directory(target, ec)) throw UsageError(path_ + ": exists and is not a folder");
+    if (!fs::is_empty(target, ec) && !overwrite) {
+      throw UsageError(path_ + ": folder exists and is not empty (use --overwrite to replace it)");
+    }
+  } else {
+    fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    if (!fs::is_directory(dir, ec)) throw UsageError(path_ + ": folder " + dir.string() + " does not exist");
+  }
+  staging_ = path_ + ".partial-" + std::to_string(::getpid());
+  fs::remove_all(staging_, ec);
+  if (!fs::create_directory(staging_, ec)) {
+    throw InputError(staging_ + ": cannot create folder (" + ec.message() + ")");
+  }
+}
+
+AtomicDirectory::~AtomicDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+}
+
+void AtomicDirectory::commit() {
+  std::error_code ec;
+  std::string old;
+  if (fs::exists(path_, ec)) {
+    old = path_ + ".old-" + std::to_string(::getpid());
+    fs::rename(path_, old, ec);
+    if (ec) throw InputError(path_ + ": cannot replace folder (" + ec.message() + ")");
+  }
+  fs::rename(staging_, path_, ec);
+  if (ec) {
+    if (!old.empty()) fs::rename(old, path_, ec);
+    throw InputError(path_ + ": cannot move " + staging_ + " into place");
+  }
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace mirage

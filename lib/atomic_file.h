@@ -34,6 +34,26 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// An output folder written over time (adversarial images + JSON Lines + summary): everything is
+// written under a staging folder beside `path` (`<path>.partial-<pid>`), which replaces `path`
+// only on commit(). Destroyed uncommitted, the staging folder is removed, so a failed run leaves
+// the old folder, or nothing. An existing non-empty `path` is a UsageError unless `overwrite`.
+class AtomicDirectory {
+ public:
+  AtomicDirectory(std::string path, bool overwrite);
+  ~AtomicDirectory();
+  AtomicDirectory(const AtomicDirectory&) = delete;
+  AtomicDirectory& operator=(const AtomicDirectory&) = delete;
+  // Where to write now: the staging folder.
+  const std::string& staging() const { return staging_; }
+  void commit();
+
+ private:
+  std::string path_;
+  std::string staging_;
+  bool committed_ = false;
+};
+
 // Throws UsageError unless `path` could be written: its folder exists and it is not a folder.
 // Commands call it for every output before long work starts, so a typo fails in a second.
 void check_output_path(const std::string& path);

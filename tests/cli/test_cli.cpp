@@ -36,7 +36,7 @@ nlohmann::json read_json(const std::string& path) {
 TEST_CASE("mirage --help lists the commands and exits 0", "[cli]") {
   auto r = mirage_run("--help");
   CHECK(r.exit_code == 0);
-  for (const char* c : {"train-classifier", "eval", "info"}) CHECK(r.out.find(c) != std::string::npos);
+  for (const char* c : {"train-classifier", "eval", "attack", "info"}) CHECK(r.out.find(c) != std::string::npos);
   CHECK(mirage_run("").exit_code == 2);  // no command: usage on stderr, exit 2
 }
 
@@ -47,7 +47,7 @@ TEST_CASE("mirage --version names mirage, LibTorch, OpenCV and CUDA", "[cli]") {
 }
 
 TEST_CASE("each command has --help with usage and examples", "[cli]") {
-  auto command = GENERATE(as<std::string>{}, "train-classifier", "eval", "info");
+  auto command = GENERATE(as<std::string>{}, "train-classifier", "eval", "attack", "info");
   auto r = mirage_run(command + " --help");
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("usage: mirage " + command) != std::string::npos);
