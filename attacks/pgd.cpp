@@ -31,12 +31,15 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
     auto adv = xa.clone();
     if (o.random_start) adv = clamp_box(xa + random_start(xa, o.norm, o.eps, generator()));
     auto running = torch::ones({xa.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
+    auto steps_taken = torch::zeros({xa.size(0)}, long_opts);  // forward passes per sample, with early stop
+    int64_t steps_done = 0;
     for (int64_t step = 0; step < o.steps; ++step) {
       auto [grad, logits] = input_gradient(model, adv, [&](const at::Tensor& l) { return goal_cross_entropy(l, ya, ga); });
       r.gradient_calls += 1;
-      r.queries.index_add_(0, active, running.to(torch::kLong));
+      ++steps_done;
       torch::NoGradGuard g;
       if (o.early_stop) {
+        steps_taken += running.to(torch::kLong);
         running = running & ~goal_met(logits, ya, ga);
         if (!running.any().item<bool>()) break;
       }
@@ -46,10 +49,12 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
       } else {
         step_dir = grad / lp_norms(grad, Norm::kL2).clamp_min(1e-12).view({-1, 1, 1, 1});
       }
-      auto moved = adv + o.alpha * step_dir;
-      auto next = clamp_box(xa + project_ball(moved - xa, o.norm, o.eps));
-      adv = torch::where(running.view({-1, 1, 1, 1}), next, adv);
+      auto next = clamp_box(xa + project_ball(adv + o.alpha * step_dir - xa, o.norm, o.eps));
+      // Without early stop every sample steps: no masking (this loop is the hot path).
+      adv = o.early_stop ? torch::where(running.view({-1, 1, 1, 1}), next, adv) : next;
     }
+    if (!o.early_stop) steps_taken.fill_(steps_done);
+    r.queries.index_add_(0, active, steps_taken);
     torch::NoGradGuard g;
     auto met = goal_met(model.logits(adv), ya, ga);
     r.queries.index_add_(0, active, torch::ones_like(active));

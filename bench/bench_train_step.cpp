@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "bench/benches.h"
 #include "lib/classifier.h"
 #include "lib/runtime.h"
 
@@ -43,9 +44,9 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
-  int steps = argc > 2 ? std::atoi(argv[2]) : 20;
+int bench_train_step(const std::vector<std::string>& args) {
+  int rounds = args.size() > 0 ? std::atoi(args[0].c_str()) : 5;
+  int steps = args.size() > 1 ? std::atoi(args[1].c_str()) : 20;
   const int64_t batch = 128;
   mirage::RuntimeOptions ro;
   ro.device = "cpu";

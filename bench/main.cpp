@@ -1,0 +1,17 @@
+// mirage_bench [train-step|attack|all] [args...] — runs benchmarks by name (default: all).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/benches.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string name = args.empty() ? "all" : args[0];
+  if (!args.empty()) args.erase(args.begin());
+  if (name == "train-step") return bench_train_step(args);
+  if (name == "attack") return bench_attack(args);
+  if (name == "all") return bench_train_step({}) | bench_attack({});
+  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|all] [args...]\n");
+  return 2;
+}
