@@ -49,8 +49,6 @@ nlohmann::json Apgd::options_json() const {
 
 namespace {
 
-at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
-
 // Projection of the reference: onto the eps-ball around x, then into the box.
 at::Tensor project(const at::Tensor& x, const at::Tensor& z, Norm norm, double eps) {
   return clamp_box(x + project_ball(z - x, norm, eps));

@@ -112,6 +112,8 @@ std::unique_ptr<Attack> make_attack(const std::string& name, const nlohmann::jso
 // ---- shared bookkeeping --------------------------------------------------------------------
 
 at::Tensor clamp_box(const at::Tensor& x);
+// A per-sample value [N] viewed as [N,1,1,1], to scale or mask image batches.
+inline at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 // Per-sample norms of `delta` [N,...] -> [N].
 at::Tensor lp_norms(const at::Tensor& delta, Norm norm);
 // Projects each sample of `delta` onto the `norm` ball of radius `eps` (L1 by Duchi et al. 2008).

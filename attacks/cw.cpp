@@ -21,8 +21,6 @@ nlohmann::json CarliniWagner::options_json() const {
 
 namespace {
 
-at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
-
 // The class whose logit the attack pushes down (untargeted: the label) or up (targeted).
 at::Tensor goal_class(const at::Tensor& y, const Goal& goal) { return goal.targeted ? goal.targets : y; }
 

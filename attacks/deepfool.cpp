@@ -17,8 +17,6 @@ nlohmann::json DeepFool::options_json() const {
 
 namespace {
 
-at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
-
 // The classes each sample's boundary is sought against [N, M]: untargeted, the M = candidates-1
 // classes other than the label with the highest clean logits (foolbox ranks by clean logits);
 // targeted, the target alone.

@@ -14,7 +14,6 @@ namespace {
 // Most images one forward pass gets (gradient probes of several samples share a pass).
 constexpr int64_t kMaxImagesPerForward = 4096;
 
-at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
 // The decision function phi: whether the model's argmax on each image meets the goal of the
 // sample owning it. Counts one query per image against its owner's budget.

@@ -72,7 +72,6 @@ void set_window(at::Tensor& t, const at::Tensor& vh, const at::Tensor& vw, int64
   t.scatter_(2, rows, band);
 }
 
-at::Tensor per_sample(const at::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
 struct Scores {
   at::Tensor margin, loss, met;
