@@ -54,14 +54,14 @@ AttackResult CarliniWagner::run(Model& model, const at::Tensor& images, const at
   const bool targeted = goal.targeted;
   auto cls_all = goal_class(start.y, goal);
   // L2 0 cannot be beaten: samples already adversarial (with the margin) stay as they are.
-  auto todo = (~cw_success(start.clean_logits, cls_all, targeted, o.kappa)).nonzero().squeeze(1);
-  const int64_t n = todo.numel();
+  auto pending = (~cw_success(start.clean_logits, cls_all, targeted, o.kappa)).nonzero().squeeze(1);
+  const int64_t n = pending.numel();
   if (n == 0) {
     finalize_result(model, images, labels, goal, r);
     return r;
   }
-  auto x = start.x.index_select(0, todo);
-  auto cls = cls_all.index_select(0, todo);
+  auto x = start.x.index_select(0, pending);
+  auto cls = cls_all.index_select(0, pending);
   torch::NoGradGuard no_grad;
   auto w0 = torch::atanh((2 * x - 1) * (1 - 1e-6));
   // The reference measures the distortion from tanh(w0), the image the tanh space can represent.
@@ -73,7 +73,7 @@ AttackResult CarliniWagner::run(Model& model, const at::Tensor& images, const at
   auto c = torch::full({n}, o.initial_const, dopts);
   auto best_l2 = torch::full({n}, std::numeric_limits<double>::infinity(), x.options());
   auto best_adv = x.clone();
-  auto queries = torch::zeros({n}, todo.options());
+  auto queries = torch::zeros({n}, pending.options());
   const double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   const int64_t check_every = (o.steps + 9) / 10;  // foolbox's ceil(steps/10); steps//10 in the reference
 
@@ -81,7 +81,7 @@ AttackResult CarliniWagner::run(Model& model, const at::Tensor& images, const at
     // The reference repeats the search once at the upper bound when it searches >= 10 times.
     if (o.binary_search_steps >= 10 && bs == o.binary_search_steps - 1) c = upper.clamp_max(1e10);
     // State of the samples still iterating in this search step, compacted as they stop.
-    auto idx = torch::arange(n, todo.options());
+    auto idx = torch::arange(n, pending.options());
     auto w = w0.clone(), m = torch::zeros_like(w0), v = torch::zeros_like(w0);
     auto prev = torch::full({n}, std::numeric_limits<float>::infinity(), x.options());
     auto c_run = c.to(x.scalar_type());
@@ -148,8 +148,8 @@ AttackResult CarliniWagner::run(Model& model, const at::Tensor& images, const at
     c = torch::where(upper < 1e9, (lower + upper) / 2, torch::where(found, c, c * 10));
   }
 
-  r.adversarial.index_copy_(0, todo, clamp_box(best_adv));
-  r.queries.index_add_(0, todo, queries);
+  r.adversarial.index_copy_(0, pending, clamp_box(best_adv));
+  r.queries.index_add_(0, pending, queries);
   finalize_result(model, images, labels, goal, r);
   return r;
 }
