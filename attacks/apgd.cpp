@@ -181,8 +181,7 @@ namespace {
 ApgdOptions read_apgd(AttackParams& p, const std::string& loss) {
   ApgdOptions o;
   o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2});
-  if (o.norm == Norm::kL2) o.eps = 0.5;
-  o.eps = p.positive("eps", o.eps);
+  o.eps = p.eps(o.norm, o.eps, 0.5);
   o.steps = p.integer("steps", o.steps, 1);
   o.restarts = p.integer("restarts", o.restarts, 1);
   o.loss = p.choice("loss", loss, {"ce", "dlr"});

@@ -164,6 +164,10 @@ Norm AttackParams::norm(Norm fallback, const std::vector<Norm>& allowed) {
   return n;
 }
 
+double AttackParams::eps(Norm norm, double linf, double l2, double l1) {
+  return positive("eps", norm == Norm::kLinf ? linf : norm == Norm::kL2 ? l2 : l1);
+}
+
 void AttackParams::finish() {
   for (auto it = params_.begin(); it != params_.end(); ++it) {
     if (std::find(used_.begin(), used_.end(), it.key()) == used_.end()) {

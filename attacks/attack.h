@@ -87,6 +87,8 @@ class AttackParams {
   std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed);
   std::string text(const std::string& key, const std::string& fallback);
   Norm norm(Norm fallback, const std::vector<Norm>& allowed);
+  // "eps" (> 0), whose default depends on the threat model: `linf`, `l2` or `l1` for `norm`.
+  double eps(Norm norm, double linf, double l2, double l1 = 0.0);
   void finish();
   const std::string& attack() const { return attack_; }
 

@@ -86,8 +86,7 @@ AttackResult AutoAttack::run(Model& model, const at::Tensor& images, const at::T
 std::unique_ptr<Attack> make_autoattack(AttackParams& p) {
   AutoAttackOptions o;
   o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2});
-  if (o.norm == Norm::kL2) o.eps = 0.5;
-  o.eps = p.positive("eps", o.eps);
+  o.eps = p.eps(o.norm, o.eps, 0.5);
   o.steps = p.integer("steps", o.steps, 1);
   o.queries = p.integer("queries", o.queries, 1);
   o.target_classes = p.integer("target_classes", o.target_classes, 1);

@@ -262,9 +262,7 @@ namespace {
 FabOptions read_fab(AttackParams& p) {
   FabOptions o;
   o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2, Norm::kL1});
-  if (o.norm == Norm::kL2) o.eps = 0.5;
-  if (o.norm == Norm::kL1) o.eps = 12.0;
-  o.eps = p.positive("eps", o.eps);
+  o.eps = p.eps(o.norm, o.eps, 0.5, 12.0);
   o.steps = p.integer("steps", o.steps, 1);
   o.restarts = p.integer("restarts", o.restarts, 1);
   o.alpha_max = p.positive("alpha_max", o.alpha_max);

@@ -72,12 +72,9 @@ namespace {
 PgdOptions read_pgd(AttackParams& p, bool bim) {
   PgdOptions o;
   o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2});
-  if (o.norm == Norm::kL2) {  // torchattacks' PGDL2 defaults
-    o.eps = 1.0;
-    o.alpha = 0.2;
-  }
-  o.eps = p.positive("eps", o.eps);
-  o.alpha = p.positive("alpha", o.alpha);
+  // L2: torchattacks' PGDL2 defaults.
+  o.eps = p.eps(o.norm, o.eps, 1.0);
+  o.alpha = p.positive("alpha", o.norm == Norm::kL2 ? 0.2 : o.alpha);
   o.steps = p.integer("steps", o.steps, 1);
   o.restarts = p.integer("restarts", o.restarts, 1);
   o.random_start = p.flag("random_start", !bim);

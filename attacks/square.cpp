@@ -270,8 +270,7 @@ AttackResult Square::run(Model& model, const at::Tensor& images, const at::Tenso
 std::unique_ptr<Attack> make_square(AttackParams& p) {
   SquareOptions o;
   o.norm = p.norm(Norm::kLinf, {Norm::kLinf, Norm::kL2});
-  if (o.norm == Norm::kL2) o.eps = 0.5;
-  o.eps = p.positive("eps", o.eps);
+  o.eps = p.eps(o.norm, o.eps, 0.5);
   o.queries = p.integer("queries", o.queries, 1);
   o.p_init = p.positive("p_init", o.p_init);
   if (o.p_init > 1.0) throw UsageError("square parameter 'p_init' must be in (0, 1], got " + std::to_string(o.p_init));

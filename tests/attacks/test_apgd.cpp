@@ -31,10 +31,7 @@ TEST_CASE("APGD variants stay in the box and within eps", "[attacks][apgd]") {
   auto attack = make_attack(name, params);
   attack->set_seed(2);
   auto r = attack->run(*f.model, f.x, f.y, Goal::untargeted());
-  CHECK(r.adversarial.min().item<float>() >= 0.0f);
-  CHECK(r.adversarial.max().item<float>() <= 1.0f);
-  if (norm == "linf") CHECK(r.linf.max().item<double>() <= eps + 1e-6);
-  else CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
+  test::check_box_and_ball(r, norm, eps);
 }
 
 TEST_CASE("APGD returns a sample it could not break unchanged, and counts its queries", "[attacks][apgd]") {

@@ -93,13 +93,7 @@ TEST_CASE("Square stays in the box and within eps", "[attacks][blackbox][square]
   double scale = GENERATE(0.1, 1.0, 4.0);
   const double eps = (norm == "linf" ? 0.05 : 0.5) * scale;
   auto r = run_seeded("square", {{"norm", norm}, {"eps", eps}, {"queries", 300}, {"restarts", 2}}, 3, *f.model, f.x, f.y);
-  CHECK(r.adversarial.min().item<float>() >= 0.0f);
-  CHECK(r.adversarial.max().item<float>() <= 1.0f);
-  if (norm == "linf") {
-    CHECK(r.linf.max().item<double>() <= eps + 1e-6);
-  } else {
-    CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
-  }
+  test::check_box_and_ball(r, norm, eps);
 }
 
 TEST_CASE("Square breaks most samples of the toy model at a generous eps", "[attacks][blackbox][square]") {

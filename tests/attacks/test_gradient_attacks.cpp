@@ -35,13 +35,7 @@ TEST_CASE("PGD stays in the box and within eps, for every norm and eps", "[attac
   auto attack = make_attack("pgd", {{"norm", norm}, {"eps", eps}, {"alpha", eps / 4}, {"steps", 5}, {"restarts", 2}});
   attack->set_seed(1);
   auto r = attack->run(model, x, y, Goal::untargeted());
-  CHECK(r.adversarial.min().item<float>() >= 0.0f);
-  CHECK(r.adversarial.max().item<float>() <= 1.0f);
-  if (norm == "linf") {
-    CHECK(r.linf.max().item<double>() <= eps + 1e-6);
-  } else {
-    CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
-  }
+  test::check_box_and_ball(r, norm, eps);
 }
 
 TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {

@@ -1,7 +1,9 @@
 // tests/attacks/toy_models.h — small models the attack suites share.
 #pragma once
+#include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include "attacks/attack.h"
 #include "lib/model.h"
 
 namespace mirage::test {
@@ -59,5 +61,17 @@ struct CorrectToyBatch {
     y = model->logits(x).argmax(1);
   }
 };
+
+// The bounds every eps-bounded attack must keep: pixels in [0,1]; Linf <= eps + 1e-6, or L2 <=
+// eps * (1 + 1e-5) (`norm` "linf" or "l2").
+inline void check_box_and_ball(const AttackResult& r, const std::string& norm, double eps) {
+  CHECK(r.adversarial.min().item<float>() >= 0.0f);
+  CHECK(r.adversarial.max().item<float>() <= 1.0f);
+  if (norm == "linf") {
+    CHECK(r.linf.max().item<double>() <= eps + 1e-6);
+  } else {
+    CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
+  }
+}
 
 }  // namespace mirage::test
