@@ -82,6 +82,9 @@ int train_classifier_main(const std::vector<std::string>& args);
 int eval_main(const std::vector<std::string>& args);
 int info_main(const std::vector<std::string>& args);
 int attack_main(const std::vector<std::string>& args);
+int train_gan_main(const std::vector<std::string>& args);
+int generate_main(const std::vector<std::string>& args);
+int gan_eval_main(const std::vector<std::string>& args);
 }  // namespace mirage::cli
 
 #include "lib/classifier.h"

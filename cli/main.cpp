@@ -12,6 +12,9 @@ const std::vector<Command>& commands() {
       {"train-classifier", "train a small CNN classifier and save it as TorchScript", train_classifier_main},
       {"eval", "accuracy, per-class accuracy and confusion matrix of a classifier, as JSON", eval_main},
       {"attack", "adversarial examples against a classifier: PNGs, per-sample JSONL, summary JSON", attack_main},
+      {"train-gan", "train a GAN (dcgan, conditional, pix2pix, cyclegan, srgan, 2-D toy); resumable", train_gan_main},
+      {"generate", "draw fakes from a trained generator: PNGs and a manifest of latent seeds", generate_main},
+      {"gan-eval", "quality of a generator's fakes: fd/kid/precision/recall/coverage on domain features", gan_eval_main},
       {"info", "show a model's input spec and metadata", info_main},
   };
   return list;

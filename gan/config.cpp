@@ -60,6 +60,8 @@ void GanConfig::finalize() {
               adv_weight >= 0,
           "loss weights", "must be >= 0");
   require(pool_size >= 0, "pool_size", "must be >= 0");
+  require(limit >= 0, "limit", "must be >= 0");
+  require(resize == "crop" || resize == "stretch", "resize", "must be crop or stretch");
   if (arch == "dcgan") {
     require(size == 28 || size == 32 || size == 64, "size", "must be 28, 32 or 64 for dcgan, got " + std::to_string(size));
     require(!conditional || num_classes >= 2, "num_classes", "a conditional GAN needs labelled data of at least 2 classes");
@@ -89,7 +91,8 @@ nlohmann::json GanConfig::to_json() const {
           {"adv_weight", adv_weight}, {"batch_size", batch_size}, {"steps", steps}, {"lr_g", lr_g}, {"lr_d", lr_d},
           {"beta1", beta1}, {"beta2", beta2}, {"n_critic", n_critic}, {"ema_decay", ema_decay},
           {"ema_start", ema_start}, {"log_every", log_every}, {"sample_every", sample_every},
-          {"checkpoint_every", checkpoint_every}, {"seed", seed}, {"data", data}, {"source", source}};
+          {"checkpoint_every", checkpoint_every}, {"seed", seed}, {"data", data}, {"source", source},
+          {"labels", labels}, {"resize", resize}, {"limit", limit}};
 }
 
 GanConfig GanConfig::from_json(const nlohmann::json& j, const std::string& source_name) {
@@ -145,6 +148,9 @@ GanConfig GanConfig::from_json(const nlohmann::json& j, const std::string& sourc
   c.seed = known["seed"];
   c.data = known["data"];
   c.source = known["source"];
+  c.labels = known["labels"];
+  c.resize = known["resize"];
+  c.limit = known["limit"];
   return c;
 }
 

@@ -55,6 +55,9 @@ struct GanConfig {
   uint64_t seed = 0;
   std::string data;             // data spec (informative; the command opens the data)
   std::string source;           // pix2pix / cyclegan: what domain A is ("edges" or a data spec)
+  std::string labels;           // IDX label file of `data`, when not found beside it
+  std::string resize = "crop";  // how image files are fitted (crop | stretch)
+  int64_t limit = 0;            // train on a seeded random subset of this many images (0 = all)
 
   // Resolves every "auto"/-1 from the arch and loss and checks ranges; a bad value is a
   // UsageError naming the field. Idempotent.
