@@ -42,7 +42,7 @@ const std::vector<ConfigFlag>& config_flags() {
       {"beta2", "beta2", "Adam beta2 (default 0.999; wgan-gp 0.9)"},
       {"n-critic", "n_critic", "discriminator steps per generator step (default 1; wgan-gp 5)"},
       {"gp-weight", "gp_weight", "gradient-penalty weight (default 10 for wgan-gp, else 0)"},
-      {"ema-decay", "ema_decay", "generator EMA decay, 0 = off (default 0.999)"},
+      {"ema-decay", "ema_decay", "generator EMA decay, 0 = off (default 0.99; 0.999 for runs of 10k+ steps)"},
       {"ema-start", "ema_start", "steps before the EMA starts averaging (default 100)"},
       {"z-dim", "z_dim", "latent size (default 100; toy 2)"},
       {"g-width", "g_width", "generator feature maps (default 64)"},

@@ -46,7 +46,7 @@ struct GanConfig {
   double beta1 = -1;            // -1: 0.0 for wgan-gp (Gulrajani et al.), 0.5 otherwise (Radford et al.)
   double beta2 = -1;            // -1: 0.9 for wgan-gp, 0.999 otherwise
   int64_t n_critic = -1;        // D steps per G step; -1: 5 for wgan-gp, else 1
-  double ema_decay = 0.999;     // generator EMA (0 = off)
+  double ema_decay = 0.99;      // generator EMA (0 = off); 0.999 suits runs of 10k+ steps
   int64_t ema_start = 100;      // steps before the EMA starts averaging (it copies until then)
   // --- bookkeeping ---------------------------------------------------------------------------
   int64_t log_every = 10;

@@ -11,6 +11,7 @@
 #include "lib/error.h"
 #include "lib/export.h"
 #include "lib/model.h"
+#include "lib/runtime.h"
 
 namespace mirage {
 
@@ -87,6 +88,18 @@ class OneGeneratorModel : public GanModel {
   }
   // The generator users see (the EMA one when on).
   G& shown() { return ema_.is_empty() ? g_ : ema_; }
+  // A copy of shown() to sample from and export, leaving the trained nets untouched (a resumed
+  // run must match an uninterrupted one bit for bit). Built without touching LibTorch's global
+  // generator, which module initialisation would otherwise advance.
+  G shown_copy() {
+    at::Generator global = at::detail::getDefaultCPUGenerator();
+    at::Tensor state = global.get_state();
+    G copy(shown()->options());
+    global.set_state(state);
+    copy->to(device_);
+    copy_weights(*copy, *shown());
+    return copy;
+  }
   // `f(shown())` in eval mode without a graph; the generator goes back to training mode.
   template <class F>
   auto evaluate(F f) {
@@ -137,7 +150,24 @@ class NoiseGan final : public OneGeneratorModel<G, D> {
     at::Tensor z = torch::randn({n, config_.z_dim}, gen).to(device_);
     at::Tensor y;
     if (config_.conditional) y = torch::arange(n, torch::TensorOptions().dtype(torch::kLong)).remainder(config_.num_classes).to(device_);
-    return this->evaluate([&](G& g) { return g->forward(z, y).to(torch::kCPU); });
+    G g = standing_copy();
+    torch::NoGradGuard no_grad;
+    return g->forward(z, y).to(torch::kCPU);
+  }
+  // shown_copy() with its batch-norm statistics re-estimated on 32 batches of fresh noise (the
+  // DCGAN generator's BN statistics otherwise lag its weights), in eval mode: what samples and
+  // the exported generator use.
+  G standing_copy() {
+    G g = this->shown_copy();
+    at::Generator gen = make_generator(derive_seed(config_.seed, "standing-statistics"));
+    int64_t k = 0;
+    standing_statistics(*g, 32, [&] {
+      at::Tensor z = torch::randn({64, config_.z_dim}, gen).to(device_);
+      at::Tensor y;
+      if (config_.conditional) y = (torch::arange(64, torch::kLong) + 64 * k++).remainder(config_.num_classes).to(device_);
+      g->forward(z, y);
+    });
+    return g;
   }
   std::map<std::string, double> validate(const GanBatch&) override { return {}; }
   void export_generators(const std::string& dir) override;
@@ -145,7 +175,7 @@ class NoiseGan final : public OneGeneratorModel<G, D> {
 
 template <>
 void NoiseGan<DcganGenerator, DcganDiscriminator>::export_generators(const std::string& dir) {
-  const DcganGenerator& g = shown();
+  DcganGenerator g = standing_copy();
   ModelSpec spec = generator_spec(config_, config_.channels, config_.size);
   spec.extra["z_dim"] = config_.z_dim;
   spec.extra["input"] = config_.conditional ? "z, y" : "z";
@@ -155,7 +185,7 @@ void NoiseGan<DcganGenerator, DcganDiscriminator>::export_generators(const std::
 template <>
 void NoiseGan<MlpGenerator, MlpDiscriminator>::export_generators(const std::string& dir) {
   // z -> 2-D points (not images): gan-eval reads the mixture from the config and counts modes.
-  const MlpGenerator& g = shown();
+  MlpGenerator g = shown_copy();
   ModelSpec spec = generator_spec(config_, 1, 1);
   spec.extra["z_dim"] = config_.z_dim;
   spec.extra["input"] = "z";

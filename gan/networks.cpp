@@ -352,4 +352,34 @@ void copy_weights(torch::nn::Module& to, const torch::nn::Module& from) {
   for (auto& b : buffers) b.value().copy_(source_buffers[b.key()]);
 }
 
+void standing_statistics(torch::nn::Module& net, int64_t batches, const std::function<void()>& forward) {
+  std::vector<std::pair<torch::nn::BatchNorm1dImpl*, c10::optional<double>>> bn1;
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> bn2;
+  for (const auto& m : net.modules(/*include_self=*/false)) {
+    if (auto* b = dynamic_cast<torch::nn::BatchNorm1dImpl*>(m.get())) bn1.emplace_back(b, b->options.momentum());
+    if (auto* b = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) bn2.emplace_back(b, b->options.momentum());
+  }
+  if (bn1.empty() && bn2.empty()) {
+    net.eval();
+    return;
+  }
+  // momentum = nullopt makes BatchNorm keep a cumulative average over num_batches_tracked.
+  for (auto& [b, momentum] : bn1) {
+    b->reset_running_stats();
+    b->options.momentum(c10::nullopt);
+  }
+  for (auto& [b, momentum] : bn2) {
+    b->reset_running_stats();
+    b->options.momentum(c10::nullopt);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    net.train();
+    for (int64_t i = 0; i < batches; ++i) forward();
+  }
+  for (auto& [b, momentum] : bn1) b->options.momentum(momentum);
+  for (auto& [b, momentum] : bn2) b->options.momentum(momentum);
+  net.eval();
+}
+
 }  // namespace mirage

@@ -13,6 +13,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -133,5 +134,11 @@ TORCH_MODULE(MlpDiscriminator);
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& net, double decay);
 // Copies every parameter and buffer of `from` into `to` (same structure).
 void copy_weights(torch::nn::Module& to, const torch::nn::Module& from);
+// BigGAN's "standing statistics" (Brock et al. 2019): resets the running mean and variance of
+// every BatchNorm in `net` and re-estimates them as a plain average over `batches` calls of
+// `forward` in training mode without gradients, so that eval mode normalises with the population
+// statistics of the current weights instead of a lagging moving average. Leaves `net` in eval
+// mode; momentum settings are restored.
+void standing_statistics(torch::nn::Module& net, int64_t batches, const std::function<void()>& forward);
 
 }  // namespace mirage

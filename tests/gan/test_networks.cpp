@@ -8,6 +8,7 @@
 #include "lib/error.h"
 #include "lib/export.h"
 #include "lib/model.h"
+#include "lib/runtime.h"
 #include "tests/test_util.h"
 
 using namespace mirage;
@@ -341,4 +342,21 @@ TEST_CASE("the exported generator loads in PyTorch and gives the same images", "
   auto py = torch::tensor(j["images"]["data"].get<std::vector<float>>()).view({2, 3, 32, 32});
   torch::NoGradGuard no_grad;
   CHECK((py - g->forward(z, y)).abs().max().item<double>() < 1e-5);
+}
+
+TEST_CASE("standing statistics re-estimate BN running stats as a plain average", "[gan][networks]") {
+  struct Net : torch::nn::Module {
+    torch::nn::BatchNorm1d bn{nullptr};
+    Net() { bn = register_module("bn", torch::nn::BatchNorm1d(3)); }
+  } net;
+  // Running stats far from the truth, as after a few early training steps.
+  net.bn->running_mean.fill_(-7);
+  net.bn->running_var.fill_(100);
+  at::Generator gen = mirage::make_generator(4);
+  mirage::standing_statistics(net, 50, [&] { net.bn->forward(torch::randn({200, 3}, gen) * 2 + 5); });
+  CHECK_FALSE(net.is_training());
+  CHECK(net.bn->options.momentum().value() == Approx(0.1));
+  // 50 x 200 samples of N(5, 4): a cumulative average, not a moving one.
+  CHECK(net.bn->running_mean.sub(5).abs().max().item<double>() < 0.1);
+  CHECK(net.bn->running_var.sub(4).abs().max().item<double>() < 0.3);
 }
