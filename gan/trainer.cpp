@@ -107,14 +107,15 @@ class ToySource final : public GanDataSource {
   c10::Device device_;
 };
 
+// The L2 norm of all gradients of `nets`, read back with one synchronisation.
 double grad_norm(const std::vector<NamedNet>& nets) {
-  double sum = 0;
+  std::vector<at::Tensor> squares;
   for (const auto& [name, net] : nets) {
     for (const auto& p : net->parameters()) {
-      if (p.grad().defined()) sum += p.grad().pow(2).sum().item<double>();
+      if (p.grad().defined()) squares.push_back(p.grad().pow(2).sum());
     }
   }
-  return std::sqrt(sum);
+  return squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
 }
 
 std::vector<at::Tensor> parameters_of(const std::vector<NamedNet>& nets) {
@@ -183,6 +184,8 @@ GanStepMetrics GanTrainer::train_step() {
   set_training(discriminators, true);
   GanStepMetrics m;
   m.step = step_ + 1;
+  // Gradient norms cost a pass over every parameter: only for the steps that are logged.
+  const bool measure = m.step % c.log_every == 0 || m.step == c.steps;
 
   // (1) Discriminator: n_critic updates, each on a fresh real batch and fresh fakes. The last
   // one keeps the generators' graph, and the G step reuses its fakes (as DCGAN, pix2pix and
@@ -223,7 +226,7 @@ GanStepMetrics GanTrainer::train_step() {
                           ": the discriminator loss is " + std::to_string(m.d_loss) + " (try a smaller --lr-d)");
     }
     total.backward();
-    m.d_grad_norm = grad_norm(discriminators);
+    if (measure) m.d_grad_norm = grad_norm(discriminators);
     opt_->d->step();
     const double terms = static_cast<double>(std::max<size_t>(pass.adversarial.size(), 1));
     m.d_real = real_sum / terms;
@@ -247,7 +250,7 @@ GanStepMetrics GanTrainer::train_step() {
                         std::to_string(m.g_loss) + " (try a smaller --lr-g)");
   }
   g_loss.backward();
-  m.g_grad_norm = grad_norm(generators);
+  if (measure) m.g_grad_norm = grad_norm(generators);
   opt_->g->step();
 
   // (3) Generator EMA: a plain copy until ema_start, so early averages do not drag in the

@@ -106,7 +106,7 @@ struct GanStepMetrics {
   int64_t step = 0;
   double d_loss = 0, g_loss = 0, gp = 0;
   double d_real = 0, d_fake = 0;  // mean D scores on real and fake (logits)
-  double g_grad_norm = 0, d_grad_norm = 0;
+  double g_grad_norm = 0, d_grad_norm = 0;  // on logged steps only (0 otherwise)
   std::map<std::string, double> terms;  // the model's extra G losses
   double images_per_second = 0;
   nlohmann::json to_json() const;
