@@ -6,3 +6,4 @@
 
 int bench_train_step(const std::vector<std::string>& args);  // [rounds] [steps]
 int bench_attack(const std::vector<std::string>& args);      // [rounds] [batch] [device] [variant]
+int bench_gan(const std::vector<std::string>& args);         // [rounds] [batch] [device] [width] [steps] [threads]

@@ -1,4 +1,4 @@
-// mirage_bench [train-step|attack|all] [args...] — runs benchmarks by name (default: all).
+// mirage_bench [train-step|attack|gan|all] [args...] — runs benchmarks by name (default: all).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   if (!args.empty()) args.erase(args.begin());
   if (name == "train-step") return bench_train_step(args);
   if (name == "attack") return bench_attack(args);
-  if (name == "all") return bench_train_step({}) | bench_attack({});
-  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|all] [args...]\n");
+  if (name == "gan") return bench_gan(args);
+  if (name == "all") return bench_train_step({}) | bench_attack({}) | bench_gan({});
+  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|all] [args...]\n");
   return 2;
 }
