@@ -1,5 +1,9 @@
 #include "lib/runtime.h"
 
+#include <malloc.h>
+
+#include <cstdlib>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -36,6 +40,18 @@ c10::Device parse_device(const std::string& text) {
   throw UsageError("--device: '" + text + "' is not auto, cpu, cuda or cuda:N");
 }
 
+void tune_allocator() {
+#ifdef __GLIBC__
+  // glibc mmaps every block above its (dynamic) threshold and unmaps it on free: training and
+  // attack loops allocate and free the same large activation buffers every step, and paid ~3000
+  // page faults a step for it (docs/benchmarks.md: 1.5x slower GAN steps). A fixed 32 MB
+  // threshold and a 1 GB trim threshold keep those buffers in the heap. The environment
+  // variables, when set, win.
+  if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  if (!std::getenv("MALLOC_TRIM_THRESHOLD_")) mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 Runtime init_runtime(const RuntimeOptions& options) {
   Runtime runtime;
   runtime.device = parse_device(options.device);
@@ -45,6 +61,7 @@ Runtime init_runtime(const RuntimeOptions& options) {
   runtime.threads = options.threads > 0 ? options.threads : std::max(1, cores);
   // LibTorch as packaged here starts with one intra-op thread; use what the user asked for.
   torch::set_num_threads(runtime.threads);
+  tune_allocator();
   torch::manual_seed(options.seed);
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(options.seed);
   return runtime;

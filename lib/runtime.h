@@ -23,9 +23,15 @@ struct Runtime {
 // is a UsageError naming --device.
 c10::Device parse_device(const std::string& text);
 
-// Applies the options to this process: intra-op threads, LibTorch's global seed (used by
-// module initialisation and dropout) and the CUDA seed. Call once, at the start of a command.
+// Applies the options to this process: intra-op threads, the allocator (tune_allocator),
+// LibTorch's global seed (used by module initialisation and dropout) and the CUDA seed. Call
+// once, at the start of a command.
 Runtime init_runtime(const RuntimeOptions& options);
+
+// glibc: keeps large, short-lived tensor buffers in the heap instead of mmapping and unmapping
+// them every step (M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 1 GB) unless MALLOC_MMAP_THRESHOLD_ /
+// MALLOC_TRIM_THRESHOLD_ are set. A no-op elsewhere.
+void tune_allocator();
 
 // A fresh CPU generator for one random stream of a run. Code that draws random numbers takes
 // a generator (or a seed to make one) instead of touching global state.
