@@ -55,7 +55,7 @@ int generate_main(const std::vector<std::string>& args) {
     ("data", po::value(&data), "translators (pix2pix, cyclegan, srgan): the images to translate")
     ("labels", po::value(&labels), "IDX label file for IDX --data")
     ("resize", po::value(&resize)->default_value("crop"), "how --data image files are fitted: crop or stretch")
-    ("batch-size", po::value(&batch_size)->default_value(256), "images per forward pass")
+    ("batch-size", po::value(&batch_size)->default_value(256), "translators: images per forward pass (noise generators run one fake per pass, so a fake is the same bits alone or in a batch)")
     ("bit-depth", po::value(&bits)->default_value(8), "PNG bits per channel: 8 or 16")
     ("overwrite", po::bool_switch(&overwrite), "replace an existing --out folder");
   add_common_options(options, common);
@@ -133,9 +133,15 @@ int generate_main(const std::vector<std::string>& args) {
         if (truncation > 0) line["truncation"] = truncation;
         lines.push_back(line);
       }
-      at::Tensor yt;
-      if (!y.empty()) yt = torch::tensor(y, torch::kLong);
-      images = g->generate(torch::stack(z), yt).to(torch::kCPU);
+      // One fake per forward pass: kernels may round differently for another batch size, and a
+      // fake regenerated alone from its seed (--latent-seeds) must be the same bits.
+      std::vector<at::Tensor> out;
+      for (size_t k = 0; k < z.size(); ++k) {
+        at::Tensor yk;
+        if (!y.empty()) yk = torch::tensor({y[k]}, torch::kLong);
+        out.push_back(g->generate(z[k].unsqueeze(0), yk).to(torch::kCPU));
+      }
+      images = torch::cat(out, 0);
     } else {
       std::vector<int64_t> idx;
       for (int64_t i = start; i < end; ++i) idx.push_back(i);
