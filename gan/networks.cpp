@@ -229,6 +229,65 @@ torch::Tensor DcganDiscriminatorImpl::forward(const torch::Tensor& x, const torc
   return score;
 }
 
+torch::Tensor DcganDiscriminatorImpl::class_scores(const torch::Tensor& x) {
+  const auto& o = options_;
+  const torch::Tensor f = features(x);
+  const torch::Tensor w = o.spectral_norm ? out_sn->normalize(out->weight) : out->weight;
+  const torch::Tensor score = F::linear(f, w, out->bias);  // [N, 1]
+  if (o.num_classes == 0) return score;
+  const torch::Tensor v = o.spectral_norm ? embed_sn->normalize(embed->weight) : embed->weight;
+  return score + torch::mm(f, v.t());
+}
+
+std::string DcganDiscriminatorImpl::torchscript_source(const std::string& prefix) const {
+  const auto& o = options_;
+  std::ostringstream s;
+  // Spectral norm in eval mode: v = normalize(W^T u), sigma = u . (W v), u the stored buffer.
+  auto weight = [&](const std::string& name, const std::string& sn) {
+    const std::string w = "self." + prefix + name + "_weight";
+    if (!o.spectral_norm) return w;
+    const std::string u = "self." + prefix + sn + "_u";
+    s << "    w2 = torch.reshape(" << w << ", [" << w << ".size(0), -1])\n"
+      << "    v = torch.mv(w2.t(), " << u << ")\n"
+      << "    v = v / torch.clamp(torch.norm(v), min=1e-12)\n"
+      << "    sn_" << name << " = " << w << " / torch.dot(" << u << ", torch.mv(w2, v))\n";
+    return "sn_" + name;
+  };
+  s << "def " << prefix << "scores(self, x):\n";
+  s << "    h = x * 2.0 - 1.0\n";
+  int64_t side = o.size;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const std::string k = std::to_string(i);
+    const int64_t c = o.width << i;
+    side /= 2;
+    const std::string w = weight("conv" + k, "conv" + k + "_sn");
+    const std::string bias = convs[i]->bias.defined() ? "self." + prefix + "conv" + k + "_bias" : "None";
+    s << "    h = torch.conv2d(h, " << w << ", " << bias << ", [2, 2], [1, 1])\n";
+    if (!norms[i].is_empty()) {
+      const std::string n = "self." + prefix + "norm" + k;
+      if (o.norm == "batch") {
+        const double eps = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(norms[i].ptr())->options.eps();
+        s << "    h = torch.batch_norm(h, " << n << "_weight, " << n << "_bias, " << n << "_running_mean, " << n
+          << "_running_var, False, 0.1, " << eps << ", False)\n";
+      } else {
+        const double eps = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(norms[i].ptr())->options.eps();
+        s << "    h = torch.layer_norm(h, [" << c << ", " << side << ", " << side << "], " << n << "_weight, " << n
+          << "_bias, " << eps << ", False)\n";
+      }
+    }
+    s << "    h = torch.leaky_relu(h, 0.2)\n";
+  }
+  s << "    f = torch.flatten(h, 1)\n";
+  const std::string w_out = weight("out", "out_sn");
+  s << "    score = torch.linear(f, " << w_out << ", self." << prefix << "out_bias)\n";
+  if (o.num_classes > 0) {
+    const std::string v = weight("embed", "embed_sn");
+    s << "    score = score + torch.mm(f, " << v << ".t())\n";
+  }
+  s << "    return score\n";
+  return s.str();
+}
+
 // ---------------------------------------------------------------------------------------------
 // MLP GAN of the 2-D benchmark
 

@@ -82,6 +82,13 @@ class DcganDiscriminatorImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y = {});
   // The features before the output layer [N, F] (detectors reuse them).
   torch::Tensor features(const torch::Tensor& x);
+  // The score for every class [N, num_classes] (projection D), or [N, 1] unconditional: what a
+  // detector needs when the class of an image is not known.
+  torch::Tensor class_scores(const torch::Tensor& x);
+  // TorchScript source, eval mode, of `def <prefix>scores(self, x)` -> class_scores(x), over the
+  // parameters registered as export_name(<prefix> + name) (the D as a submodule of a bigger
+  // export: prefix "body_"). Spectral norm is evaluated as in eval mode (stored u, one v).
+  std::string torchscript_source(const std::string& prefix) const;
   const DcganDiscriminatorOptions& options() const { return options_; }
  private:
   DcganDiscriminatorOptions options_;

@@ -347,6 +347,26 @@ GanConfig read_checkpoint_config(const std::string& dir) {
   return config;
 }
 
+std::shared_ptr<torch::nn::Module> load_checkpoint_discriminator(const std::string& dir, c10::Device device) {
+  const GanConfig config = read_checkpoint_config(dir);
+  if (config.arch != "dcgan") {
+    throw UsageError(dir + ": a discriminator detector needs a dcgan checkpoint, this one is " + config.arch);
+  }
+  auto model = make_gan_model(config, device);
+  auto d = model->discriminators().at(0).second;
+  const std::string state = (fs::path(dir) / kStateFile).string();
+  try {
+    torch::serialize::InputArchive archive, sub;
+    archive.load_from(state, device);
+    archive.read("d_" + model->discriminators().at(0).first, sub);
+    d->load(sub);
+  } catch (const c10::Error& e) {
+    throw InputError(state + ": cannot read the discriminator (" + one_line(e) + ")");
+  }
+  d->eval();
+  return d;
+}
+
 std::string checkpoint_generator_path(const std::string& dir) {
   return (fs::path(dir) / "generator.pt").string();
 }

@@ -164,6 +164,11 @@ class GanTrainer {
 // Reads config.json of a checkpoint folder (UsageError when it is not one).
 GanConfig read_checkpoint_config(const std::string& dir);
 
+// The trained discriminator of a dcgan checkpoint folder (conditional or not), in eval mode on
+// `device`: what a "discriminator" detector is built from. Another arch is a UsageError; a
+// missing or truncated state an InputError.
+std::shared_ptr<torch::nn::Module> load_checkpoint_discriminator(const std::string& dir, c10::Device device);
+
 // The exported generator of a checkpoint folder: kind "generator" metadata with z_dim, classes,
 // arch in `extra`.
 std::string checkpoint_generator_path(const std::string& dir);

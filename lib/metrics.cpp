@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -182,6 +184,74 @@ double expected_calibration_error(const std::vector<double>& probs, const std::v
     ece += (n_b / total) * std::abs(accuracy - confidence);
   }
   return ece;
+}
+
+ErrorRates rates_at_threshold(const std::vector<double>& scores, const std::vector<int>& labels, double threshold) {
+  check_scored_labels("rates_at_threshold", scores, labels);
+  int64_t pos = 0, neg = 0, tp = 0, fp = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const bool flagged = scores[i] >= threshold;
+    if (labels[i] == 1) {
+      ++pos;
+      tp += flagged;
+    } else {
+      ++neg;
+      fp += flagged;
+    }
+  }
+  ErrorRates r;
+  r.fpr = neg ? static_cast<double>(fp) / neg : 0.0;
+  r.tpr = pos ? static_cast<double>(tp) / pos : 0.0;
+  return r;
+}
+
+double threshold_for_fpr(const std::vector<double>& scores, const std::vector<int>& labels, double fpr) {
+  check_scored_labels("threshold_for_fpr", scores, labels);
+  if (!(fpr > 0 && fpr < 1)) throw UsageError("target false-positive rate must be in (0, 1), got " + std::to_string(fpr));
+  std::vector<double> negatives;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (labels[i] != 1) negatives.push_back(scores[i]);
+  }
+  if (negatives.empty()) throw InputError("threshold_for_fpr: no negatives to measure a false-positive rate on");
+  std::sort(negatives.begin(), negatives.end(), std::greater<double>());
+  const auto k = static_cast<size_t>(std::floor(fpr * static_cast<double>(negatives.size())));
+  const double above = negatives[0];
+  if (k == 0) return std::nextafter(above, std::numeric_limits<double>::infinity());
+  if (k >= negatives.size()) return negatives.back();
+  // Flag the k highest negatives: the threshold sits between the k-th and (k+1)-th.
+  const double hi = negatives[k - 1], lo = negatives[k];
+  if (hi == lo) return std::nextafter(hi, std::numeric_limits<double>::infinity());
+  return lo + (hi - lo) / 2;
+}
+
+double tpr_at_fpr(const std::vector<double>& scores, const std::vector<int>& labels, double fpr) {
+  return rates_at_threshold(scores, labels, threshold_for_fpr(scores, labels, fpr)).tpr;
+}
+
+EqualErrorRate equal_error_rate(const std::vector<double>& scores, const std::vector<int>& labels) {
+  check_scored_labels("equal_error_rate", scores, labels);
+  const int64_t pos = std::count(labels.begin(), labels.end(), 1);
+  const int64_t neg = static_cast<int64_t>(labels.size()) - pos;
+  if (pos == 0 || neg == 0) throw InputError("equal_error_rate: needs both classes");
+  // Sweep thresholds from the highest score down; at each distinct score t, "positive iff
+  // score >= t" flags everything seen so far.
+  std::vector<size_t> order = order_descending(scores);
+  int64_t tp = 0, fp = 0;
+  EqualErrorRate best;
+  double best_gap = 2;
+  for (size_t start = 0; start < order.size();) {
+    size_t end = start;
+    const double t = scores[order[start]];
+    for (; end < order.size() && scores[order[end]] == t; ++end) (labels[order[end]] == 1 ? tp : fp) += 1;
+    const double fpr = static_cast<double>(fp) / neg, fnr = 1.0 - static_cast<double>(tp) / pos;
+    if (std::abs(fpr - fnr) < best_gap) {
+      best_gap = std::abs(fpr - fnr);
+      best.eer = (fpr + fnr) / 2;
+      best.threshold = t;
+    }
+    start = end;
+  }
+  return best;
 }
 
 }  // namespace mirage

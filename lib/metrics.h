@@ -22,6 +22,29 @@ double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels
 // Average precision as scikit-learn defines it: sum over thresholds of (R_k - R_{k-1}) P_k.
 double average_precision(const std::vector<double>& scores, const std::vector<int>& labels);
 
+// Rates of the rule "positive iff score >= threshold": fpr over negatives, tpr over positives
+// (0 for a class that is absent).
+struct ErrorRates {
+  double fpr = 0, tpr = 0;
+};
+ErrorRates rates_at_threshold(const std::vector<double>& scores, const std::vector<int>& labels, double threshold);
+
+// The lowest threshold at which at most `fpr` of the negatives score >= it: midway between the
+// k-th and (k+1)-th highest negative scores, k = floor(fpr * negatives) (just above the highest
+// negative when k = 0). Ties among negatives can make the realised FPR lower, never higher.
+// Needs negatives; fpr in (0, 1).
+double threshold_for_fpr(const std::vector<double>& scores, const std::vector<int>& labels, double fpr);
+
+// TPR at the threshold_for_fpr threshold (the ROC curve read at `fpr`).
+double tpr_at_fpr(const std::vector<double>& scores, const std::vector<int>& labels, double fpr);
+
+// Equal error rate: the threshold among the scores where |FPR - FNR| is smallest, and the rate
+// there ((FPR + FNR) / 2). Needs both classes.
+struct EqualErrorRate {
+  double eer = 0, threshold = 0;
+};
+EqualErrorRate equal_error_rate(const std::vector<double>& scores, const std::vector<int>& labels);
+
 // Expected calibration error of probabilities for the positive class, `bins` equal-width bins.
 double expected_calibration_error(const std::vector<double>& probs, const std::vector<int>& labels,
                                   int bins = 15);
