@@ -253,8 +253,10 @@ DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData
     pgd->set_seed(derive_seed(o.seed, "detector-pgd"));
   }
   // The detector as a 2-class model for the attack suite (class 1 = fake).
+  DetectorInfo training_info;
+  training_info.kind = net.options().kind;
   FunctionModel as_model([&](const at::Tensor& x) { const auto z = net.raw(x); return torch::stack({z * -0.5, z * 0.5}, 1); },
-                         detector_spec(net.options().channels, net.options().size, DetectorInfo{net.options().kind}), device);
+                         detector_spec(net.options().channels, net.options().size, training_info), device);
 
   const int64_t n_real = o.epochs > 0 ? data.real_train.size(0) : 0;
   int64_t step = 0;

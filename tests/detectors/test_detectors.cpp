@@ -9,6 +9,7 @@
 #include "detectors/detector_net.h"
 #include "detectors/evaluate.h"
 #include "detectors/train.h"
+#include "attacks/pgd.h"
 #include "lib/classifier.h"
 #include "lib/dataset.h"
 #include "lib/error.h"
@@ -324,7 +325,9 @@ TEST_CASE("an ensemble averages its members' calibrated p_fake and loads in PyTo
   }
   // Members of different input shapes do not mix.
   auto big = std::make_shared<DetectorNetImpl>(DetectorNetOptions{"cnn", 1, 32, 8});
-  export_detector(*big, DetectorInfo{"cnn"}, dir.file("big.pt"));
+  DetectorInfo big_info;
+  big_info.kind = "cnn";
+  export_detector(*big, big_info, dir.file("big.pt"));
   CHECK_THROWS_AS(export_ensemble({paths[0], dir.file("big.pt")}, info, dir.file("bad.pt")), UsageError);
 }
 
@@ -369,4 +372,51 @@ TEST_CASE("detection metrics per source and per class", "[detectors][evaluate]")
   only_real.label = {0};
   only_real.source = {"real"};
   CHECK_THROWS_AS(detection_metrics(only_real, 0.5), UsageError);
+}
+
+TEST_CASE("adversarial training keeps the detector's AUC under PGD on its input", "[detectors][train][adversarial]") {
+  const auto real = real_images(500);
+  const auto fake = upsampled(real_images(500, 500));
+  DetectorTrainData data;
+  data.real_train = real.slice(0, 0, 400);
+  data.fake_train = fake.slice(0, 0, 400);
+  data.real_val = real.slice(0, 400);
+  data.fake_val = fake.slice(0, 400);
+  DetectorTrainOptions o;
+  o.epochs = 4;
+  o.batch_size = 32;
+  o.lr = 1e-3;
+  o.jpeg_prob = 0;
+  o.blur_prob = 0;
+  o.patience = 10;
+  const double eps = 8.0 / 255;
+  // AUC on validation after PGD-Linf(eps) pushes every image toward the other class.
+  auto auc_under_pgd = [&](std::shared_ptr<DetectorNetImpl> net) {
+    auto det = as_detector(net, DetectorInfo{}, torch::kCPU);
+    PgdOptions p;
+    p.eps = eps;
+    p.steps = 10;
+    p.alpha = 2.5 * eps / 10;
+    Pgd pgd(p);
+    pgd.set_seed(1);
+    const auto x = torch::cat({data.real_val, data.fake_val});
+    const auto y = torch::cat({torch::zeros({100}, torch::kInt64), torch::ones({100}, torch::kInt64)});
+    const auto adv = pgd.run(det->model(), x, y, Goal::untargeted()).adversarial.detach();
+    std::vector<int> labels(100, 0);
+    labels.resize(200, 1);
+    return roc_auc(score_images(*det, adv), labels);
+  };
+  torch::manual_seed(7);
+  auto plain = std::make_shared<DetectorNetImpl>(DetectorNetOptions{"cnn", 1, 28, 8});
+  train_detector(*plain, data, o, torch::kCPU);
+  o.adv_eps = eps;
+  o.adv_steps = 3;
+  torch::manual_seed(7);
+  auto robust = std::make_shared<DetectorNetImpl>(DetectorNetOptions{"cnn", 1, 28, 8});
+  const auto r = train_detector(*robust, data, o, torch::kCPU);
+  const double plain_auc = auc_under_pgd(plain), robust_auc = auc_under_pgd(robust);
+  INFO("AUC under PGD: plain " << plain_auc << ", adversarially trained " << robust_auc);
+  CHECK(plain_auc < 0.5);
+  CHECK(robust_auc > plain_auc + 0.3);
+  CHECK(r.validation["auc"].get<double>() > 0.9);  // still a detector on clean inputs
 }
