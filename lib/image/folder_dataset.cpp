@@ -196,6 +196,39 @@ ImageFileList read_image_list(const std::string& list_path) {
   return files;
 }
 
+ImageFileList collect_image_paths(const std::vector<std::string>& inputs) {
+  if (inputs.empty()) throw InputError("no input files or folders given");
+  ImageFileList files;
+  std::vector<std::string> empty_folders;
+  for (const auto& input : inputs) {
+    files.name += (files.name.empty() ? "" : " ") + input;
+    std::error_code ec;
+    const fs::file_status status = fs::status(input, ec);
+    if (!fs::exists(status)) throw InputError(input + ": no such file or directory");
+    std::vector<std::string> found;
+    if (fs::is_directory(status)) {
+      found = list_images(input);
+      if (found.empty()) empty_folders.push_back(input);
+    } else {
+      const std::string ext = lower(fs::path(input).extension().string());
+      if (ext == ".txt" || ext == ".lst" || ext == ".csv") {
+        found = read_image_list(input).paths;
+      } else if (is_image_path(input)) {
+        found = {input};  // named by the user: taken even if hidden
+      } else {
+        throw InputError(input + ": not an image file (png, jpg, jpeg, bmp, webp, tif, tiff, pgm, ppm), " +
+                         "an image list (.txt, .lst, .csv) or a folder");
+      }
+    }
+    files.paths.insert(files.paths.end(), found.begin(), found.end());
+  }
+  if (files.paths.empty()) throw InputError(files.name + ": no images found");
+  // Only beside other images: alone, an empty folder is the error above.
+  for (const auto& folder : empty_folders) log_warn(folder + ": no image files in this folder");
+  files.labels.assign(files.paths.size(), -1);
+  return files;
+}
+
 ImageFilesDataset::ImageFilesDataset(ImageFileList files, ImageShape target, ResizePolicy policy)
     : paths_(std::move(files.paths)), labels_(std::move(files.labels)), policy_(policy) {
   check_target(target);

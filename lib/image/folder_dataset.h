@@ -37,6 +37,14 @@ ImageFileList list_image_folder(const std::string& root);
 // does not exist is an InputError "<list>:<line>: ...".
 ImageFileList read_image_list(const std::string& list_path);
 
+// The images a scoring run takes, in the order given: each input is an image file (an
+// extension is_image_path accepts), a list file (.txt, .lst, .csv, read as read_image_list does,
+// its labels dropped) or a folder walked recursively (sorted paths; names starting with '.' and
+// files that are not images skipped). Labels are -1 and there are no classes. A missing input
+// is an InputError "<path>: no such file or directory", a file of any other kind an InputError
+// naming it, and no images at all an InputError.
+ImageFileList collect_image_paths(const std::vector<std::string>& inputs);
+
 // Image files read lazily; ids are the paths. A zero field of `target` comes from the first
 // image (channels: 1 for a gray image, else 3), the one file read at construction.
 class ImageFilesDataset : public Dataset {
