@@ -1,12 +1,21 @@
-// tests/test_util.h — helpers shared by the suites: temp folders, running commands.
+// tests/test_util.h — helpers shared by the suites: temp folders, running commands, reading what
+// a command wrote, checking how it refused.
 #pragma once
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 namespace mirage::test {
 
@@ -63,6 +72,55 @@ inline bool fashion_mnist_available() {
   const char* env = std::getenv("MIRAGE_FASHION_MNIST_DIR");
   std::string dir = env && *env ? env : "/usr/share/datasets/fashion-mnist";
   return std::filesystem::exists(dir + "/t10k-images-idx3-ubyte.gz");
+}
+
+// Runs `f` and returns the message of the E it throws; a failed test case when it throws none.
+template <typename E, typename F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("expected an exception of the given type");
+  return "";
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// A JSON Lines file: one value a line.
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// A file's bytes, exactly: for comparing outputs that must be the same to the bit.
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// True when `out` is a single line ending in a newline: the shape of every refusal.
+inline bool one_line(const std::string& out) { return !out.empty() && out.find('\n') == out.size() - 1; }
+
+// Entries (files and folders) directly in `dir`.
+inline int64_t count_files(const std::filesystem::path& dir) {
+  return std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{});
+}
+
+// A usage or input error: exit 2, one line on stdout+stderr that mentions `mentions`.
+inline void check_refused(const CommandResult& r, const std::string& mentions) {
+  INFO(r.out);
+  CHECK(r.exit_code == 2);
+  CHECK(one_line(r.out));
+  CHECK(r.out.find(mentions) != std::string::npos);
 }
 
 }  // namespace mirage::test

@@ -14,6 +14,8 @@
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
+using mirage::test::read_json;
+using mirage::test::read_jsonl;
 namespace fs = std::filesystem;
 
 namespace {
@@ -21,26 +23,6 @@ namespace {
 const std::string kBin = MIRAGE_BIN;
 
 mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
-
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A quickly trained Fashion-MNIST classifier (about 75% accurate) in `dir`.
 std::string small_model(const mirage::test::TempDir& dir) {

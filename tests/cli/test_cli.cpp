@@ -12,6 +12,7 @@
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
+using mirage::test::read_json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,11 +25,6 @@ size_t count_lines(const std::string& text) {
   size_t n = 0;
   for (char c : text) n += c == '\n';
   return n;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
 }
 
 }  // namespace

@@ -18,6 +18,11 @@
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
+using mirage::test::check_refused;
+using mirage::test::count_files;
+using mirage::test::read_bytes;
+using mirage::test::read_json;
+using mirage::test::read_jsonl;
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,25 +37,6 @@ const std::string kTiny =
 // One thread: the suite shares 2 cores with others, where LibTorch's threads only contend.
 mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args + " --threads 1"); }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Every file under `dir` with a hash of its bytes: a folder left exactly as it was compares equal
 // (and a failed check prints names and numbers, not PNG bytes).
 std::map<std::string, size_t> snapshot(const std::string& dir) {
@@ -59,20 +45,6 @@ std::map<std::string, size_t> snapshot(const std::string& dir) {
     if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = std::hash<std::string>()(read_bytes(e.path().string()));
   }
   return files;
-}
-
-bool one_line(const std::string& out) { return !out.empty() && out.find('\n') == out.size() - 1; }
-
-int64_t count_files(const std::string& dir) {
-  return std::distance(fs::directory_iterator(dir), fs::directory_iterator{});
-}
-
-// A usage or input error: exit 2, one line on stdout+stderr that mentions `mentions`.
-void check_refused(const mirage::test::CommandResult& r, const std::string& mentions) {
-  INFO(r.out);
-  CHECK(r.exit_code == 2);
-  CHECK(one_line(r.out));
-  CHECK(r.out.find(mentions) != std::string::npos);
 }
 
 // The runs the cases share, each trained once, on first use, in one folder.

@@ -16,23 +16,13 @@
 
 #include "tests/test_util.h"
 
+using mirage::test::message_of;
 namespace fs = std::filesystem;
 using namespace mirage;
 
 namespace {
 
 using ScratchFolder = mirage::test::TempDir;
-
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception of the given type");
-  return "";
-}
 
 // A uniform PNG whose 8-bit level identifies it.
 void write_level(const std::string& path, int level, int64_t channels = 3, int64_t h = 8,

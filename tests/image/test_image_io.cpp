@@ -16,23 +16,13 @@
 
 #include "tests/test_util.h"
 
+using mirage::test::message_of;
 namespace fs = std::filesystem;
 using namespace mirage;
 
 namespace {
 
 using ScratchDir = mirage::test::TempDir;
-
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception of the given type");
-  return "";
-}
 
 at::Tensor random_levels(int64_t c, int64_t h, int64_t w, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
