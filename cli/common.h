@@ -85,6 +85,9 @@ int attack_main(const std::vector<std::string>& args);
 int train_gan_main(const std::vector<std::string>& args);
 int generate_main(const std::vector<std::string>& args);
 int gan_eval_main(const std::vector<std::string>& args);
+int train_detector_main(const std::vector<std::string>& args);
+int score_main(const std::vector<std::string>& args);
+int eval_detector_main(const std::vector<std::string>& args);
 }  // namespace mirage::cli
 
 #include "lib/classifier.h"

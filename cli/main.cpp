@@ -15,6 +15,9 @@ const std::vector<Command>& commands() {
       {"train-gan", "train a GAN (dcgan, conditional, pix2pix, cyclegan, srgan, 2-D toy); resumable", train_gan_main},
       {"generate", "draw fakes from a trained generator: PNGs and a manifest of latent seeds", generate_main},
       {"gan-eval", "quality of a generator's fakes: fd/kid/precision/recall/coverage on domain features", gan_eval_main},
+      {"train-detector", "train a real-vs-fake (or clean-vs-adversarial) detector, calibrated, as TorchScript", train_detector_main},
+      {"score", "score image files or folders as real or fake with a detector (JSON Lines)", score_main},
+      {"eval-detector", "a detector's AUC, AP, TPR at its threshold and at 1% FPR, EER, ECE, per source and class", eval_detector_main},
       {"info", "show a model's input spec and metadata", info_main},
   };
   return list;

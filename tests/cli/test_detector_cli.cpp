@@ -1,0 +1,172 @@
+// mirage train-detector / eval-detector, run as a user would: every kind trains, saves a detector
+// that loads back (and in PyTorch), reports honest metrics, and bad input is refused cleanly.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/test_util.h"
+
+using mirage::test::run_command;
+using mirage::test::check_refused;
+using mirage::test::read_json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBin = MIRAGE_BIN;
+
+mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args + " --threads 1 --quiet"); }
+
+const mirage::test::TempDir& shared_dir() {
+  static mirage::test::TempDir dir;
+  return dir;
+}
+
+void require_ok(const mirage::test::CommandResult& r) {
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+}
+
+// A DCGAN trained 30 tiny steps: its fakes are easy to tell from Fashion-MNIST.
+const std::string& gan() {
+  static const std::string run = [] {
+    const std::string out = shared_dir().file("gan");
+    require_ok(mirage_run("train-gan --out " + out + " --steps 30 --limit 512 --batch-size 32 --g-width 8 --d-width 8 --seed 1"));
+    return out + "/checkpoint";
+  }();
+  return run;
+}
+
+// 300 of its fakes as PNG files.
+const std::string& fake_folder() {
+  static const std::string folder = [] {
+    const std::string out = shared_dir().file("fakes");
+    require_ok(mirage_run("generate --gan " + gan() + " -n 300 --seed 2 --out " + out));
+    return out + "/images";  // not grid.png beside it
+  }();
+  return folder;
+}
+
+const std::string& cnn_detector() {
+  static const std::string det = [] {
+    const std::string out = shared_dir().file("cnn.pt");
+    require_ok(mirage_run("train-detector --kind cnn --fake " + gan() + " --limit 600 --epochs 2 --width 8 --seed 3 --out " + out));
+    return out;
+  }();
+  return det;
+}
+
+}  // namespace
+
+TEST_CASE("train-detector cnn on a GAN's fakes sampled on the fly: calibrated detector, report, PyTorch loads it",
+          "[cli][detector]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  const std::string det = cnn_detector();
+  const auto report = read_json(shared_dir().file("cnn.json"));
+  CHECK(report["command"] == "train-detector");
+  CHECK(report["validation"]["auc"].get<double>() > 0.95);
+  CHECK(report["data"]["n_train_fake"] == "per batch");
+  CHECK(report["data"]["n_val_real"].get<int64_t>() == 120);
+  CHECK(report["history"].size() >= 1);
+  const double t = report["threshold"].get<double>();
+  CHECK(t > 0);
+  CHECK(t < 1);
+  CHECK(report["detector"]["sha256"].get<std::string>().size() == 64);
+  if (mirage::test::python_has_torch()) {
+    auto r = run_command(std::string(MIRAGE_PYTHON) + " -c \"import torch,json; e={'mirage.json':''}; m=torch.jit.load('" + det +
+                         "', _extra_files=e); x=torch.rand(2,1,28,28); p=m.p_fake(x); print(json.loads(e['mirage.json'])['kind'], "
+                         "float((torch.softmax(m(x),1)[:,1]-p).abs().max()))\"");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("detector") == 0);
+    CHECK(std::stod(r.out.substr(r.out.find(' ') + 1)) < 1e-5);
+  }
+}
+
+TEST_CASE("eval-detector reports overall, per-source and robustness metrics", "[cli][detector]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  const std::string out = shared_dir().file("eval.json");
+  require_ok(mirage_run("eval-detector " + cnn_detector() + " --fake gan=" + gan() + " --fake files=" + fake_folder() +
+                        " --limit 300 --fake-count 300 --jpeg 75 --blur 1 --pgd 1/255,64/255 --pgd-steps 5 --seed 4 --out " + out));
+  const auto r = read_json(out);
+  const auto& overall = r["metrics"]["overall"];
+  CHECK(overall["n_real"].get<int64_t>() == 300);
+  CHECK(overall["n_fake"].get<int64_t>() == 600);
+  CHECK(overall["auc"].get<double>() > 0.9);
+  for (const char* key : {"average_precision", "accuracy", "tpr", "fpr", "tpr_at_1pct_fpr", "eer", "ece"}) CHECK(overall.contains(key));
+  CHECK(r["metrics"]["per_source"].contains("gan"));
+  CHECK(r["metrics"]["per_source"].contains("files"));
+  CHECK(r["metrics"]["per_source"]["files"]["n_fake"].get<int64_t>() == 300);
+  CHECK(r["metrics"]["per_class"].size() == 10);  // reals of each class vs every (unconditional) fake
+  CHECK(r["metrics"]["per_class_fakes"] == "all fakes");
+  CHECK(r["robustness"]["jpeg"][0]["quality"].get<double>() == 75);
+  CHECK(r["robustness"]["blur"][0].contains("auc"));
+  // A white-box attack on an undefended detector lowers its AUC, the more the larger eps.
+  const auto& pgd = r["robustness"]["pgd"];
+  CHECK(pgd[0]["auc"].get<double>() <= overall["auc"].get<double>());
+  CHECK(pgd[1]["auc"].get<double>() < pgd[0]["auc"].get<double>());
+  CHECK(pgd[1]["auc"].get<double>() < 0.5);
+}
+
+TEST_CASE("train-detector spectral, discriminator and ensemble kinds", "[cli][detector]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  const std::string spectral = shared_dir().file("spectral.pt");
+  require_ok(mirage_run("train-detector --kind spectral --fake " + fake_folder() + " --limit 300 --epochs 3 --threshold fpr:0.05 --seed 5 --out " + spectral));
+  const auto s = read_json(shared_dir().file("spectral.json"));
+  CHECK(s["validation"]["auc"].get<double>() > 0.9);
+  CHECK(s["validation"]["fpr"].get<double>() <= 0.05);
+  CHECK(s["data"]["n_train_fake"].get<int64_t>() == 240);
+
+  const std::string disc = shared_dir().file("disc.pt");
+  require_ok(mirage_run("train-detector --kind discriminator --gan " + gan() + " --limit 300 --seed 6 --out " + disc));
+  const auto d = read_json(shared_dir().file("disc.json"));
+  CHECK(d["history"].empty());  // calibrated, not trained
+  CHECK(d["validation"].contains("calibration"));
+
+  const std::string ensemble = shared_dir().file("ensemble.pt");
+  require_ok(mirage_run("train-detector --kind ensemble --members " + cnn_detector() + "," + spectral + " --fake " + gan() +
+                        " --limit 300 --seed 7 --out " + ensemble));
+  const auto e = read_json(shared_dir().file("ensemble.json"));
+  CHECK(e["validation"]["auc"].get<double>() > 0.9);
+  // Its own eval agrees that it is an ensemble detector.
+  const std::string eval = shared_dir().file("ensemble-eval.json");
+  require_ok(mirage_run("eval-detector " + ensemble + " --fake " + gan() + " --limit 200 --fake-count 200 --out " + eval));
+  CHECK(read_json(eval)["detector"]["spec"]["extra"]["detector"]["kind"] == "ensemble");
+}
+
+TEST_CASE("train-detector adversarial: clean vs attacked inputs, detection rate per attack", "[cli][detector]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  const std::string classifier = shared_dir().file("classifier.pt");
+  require_ok(mirage_run("train-classifier --out " + classifier + " --limit 512 --epochs 1 --seed 2"));
+  const std::string det = shared_dir().file("adv.pt");
+  require_ok(mirage_run("train-detector --kind adversarial --model " + classifier +
+                        " -a fgsm:eps=16/255 -a pgd:eps=16/255,steps=3 --limit 400 --epochs 20 --lr 2e-3 --width 8 --seed 8 --out " + det));
+  const auto r = read_json(shared_dir().file("adv.json"));
+  const auto& per = r["validation"]["per_attack"];
+  REQUIRE(per.contains("fgsm:eps=16/255"));
+  REQUIRE(per.contains("pgd:eps=16/255,steps=3"));
+  CHECK(per["fgsm:eps=16/255"]["detection_rate"].get<double>() > 0.8);
+  CHECK(per["pgd:eps=16/255,steps=3"]["n_val"].get<int64_t>() == 80);
+  CHECK(r["validation"]["auc"].get<double>() > 0.9);
+}
+
+TEST_CASE("train-detector and eval-detector refuse bad input with exit 2 and leave nothing behind", "[cli][detector]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  mirage::test::TempDir dir;
+  const std::string out = dir.file("det.pt");
+  check_refused(mirage_run("train-detector --kind cnn --fake " + gan() + " --threshold fpr:1.5 --out " + out), "(0, 1)");
+  check_refused(mirage_run("train-detector --kind magic --fake " + gan() + " --out " + out), "--kind");
+  check_refused(mirage_run("train-detector --kind cnn --out " + out), "--fake");
+  check_refused(mirage_run("train-detector --kind cnn --fake " + dir.file("nowhere") + " --out " + out), "nowhere");
+  fs::create_directories(dir.file("empty"));
+  check_refused(mirage_run("train-detector --kind cnn --fake " + dir.file("empty") + " --out " + out), "empty");
+  check_refused(mirage_run("train-detector --kind adversarial --fake " + gan() + " --out " + out), "--model");
+  CHECK(!fs::exists(out));
+  CHECK(!fs::exists(dir.file("det.json")));
+  // A GAN checkpoint is not a detector.
+  check_refused(mirage_run("eval-detector " + gan() + "/generator.pt --fake " + gan()), "not a mirage detector");
+  check_refused(mirage_run("eval-detector " + cnn_detector() + " --fake " + gan() + " --jpeg 0"), "--jpeg");
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}) == 1);  // just "empty"
+}
