@@ -27,11 +27,11 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+using bench::median;
+using bench::process_cpu_seconds;
+using bench::seconds_since;
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
+namespace fs = std::filesystem;
 
 struct Setup {
   std::unique_ptr<mirage::TorchScriptModel> model;  // what mirage attacks

@@ -32,17 +32,9 @@
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// CPU seconds of this process (all threads): on a shared machine, time stolen by other
-// processes does not count, so this ratio is steadier than the wall-clock one.
-double process_cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using bench::median;
+using bench::process_cpu_seconds;
+using bench::seconds_since;
 
 // Minor page faults of this process so far: fresh pages the allocator maps and the kernel
 // zero-fills on first touch, a cost that depends on how a loop's tensors come and go.
@@ -50,12 +42,6 @@ long minor_faults() {
   struct rusage u {};
   ::getrusage(RUSAGE_SELF, &u);
   return u.ru_minflt;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
 // The same batch every step, so that both sides time the networks and the loop only.

@@ -1,4 +1,4 @@
-// mirage_bench [train-step|attack|gan|all] [args...] — runs benchmarks by name (default: all).
+// mirage_bench [train-step|attack|gan|score|all] [args...] — runs benchmarks by name (default: all).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   if (name == "train-step") return bench_train_step(args);
   if (name == "attack") return bench_attack(args);
   if (name == "gan") return bench_gan(args);
-  if (name == "all") return bench_train_step({}) | bench_attack({}) | bench_gan({});
-  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|all] [args...]\n");
+  if (name == "score") return bench_score(args);
+  if (name == "all") return bench_train_step({}) | bench_attack({}) | bench_gan({}) | bench_score({});
+  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|score|all] [args...]\n");
   return 2;
 }
