@@ -3,6 +3,9 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "detectors/detector_net.h"
 #include "lib/error.h"
 #include "lib/export.h"
@@ -115,6 +118,14 @@ std::unique_ptr<Detector> load_detector(const std::string& path, c10::Device dev
   }
   DetectorInfo info = DetectorInfo::from_json(spec.extra["detector"], path + ":mirage.json");
   return std::make_unique<ScriptDetector>(std::move(model), std::move(info));
+}
+
+std::unique_ptr<Model> verdict_model(Detector& detector) {
+  const double t = std::min(std::max(detector.threshold(), 1e-7), 1 - 1e-7);
+  const double shift = std::log(t / (1 - t));
+  return std::make_unique<FunctionModel>(
+      [&detector, shift](const at::Tensor& x) { return two_class_logits(detector.logit(x) - shift); },
+      detector.spec(), detector.device());
 }
 
 std::unique_ptr<Detector> as_detector(std::shared_ptr<DetectorNetImpl> net, DetectorInfo info, c10::Device device) {

@@ -49,6 +49,11 @@ class Detector {
   double threshold() const { return info().threshold; }
 };
 
+// The detector as a 2-class Model whose argmax is its verdict at the stored threshold (class 1
+// "fake" iff p_fake >= threshold): what evasion attacks and searches target (toward class 0).
+// Keeps a reference to `detector`, which must outlive it.
+std::unique_ptr<Model> verdict_model(Detector& detector);
+
 // A detector file. Not a mirage detector (no metadata, or another kind): UsageError naming the
 // file; unreadable or truncated: InputError.
 std::unique_ptr<Detector> load_detector(const std::string& path, c10::Device device);
