@@ -271,6 +271,13 @@ Goal goal_subset(const Goal& goal, const at::Tensor& index) {
   return Goal::targeted_to(goal.targets.index_select(0, index));
 }
 
+at::Tensor class_margin(const at::Tensor& logits, const at::Tensor& cls, bool targeted) {
+  auto index = cls.view({-1, 1});
+  auto own = logits.gather(1, index).squeeze(1);
+  auto other = logits.scatter(1, index, -std::numeric_limits<double>::infinity()).amax(1);
+  return targeted ? other - own : own - other;
+}
+
 at::Tensor goal_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal) {
   namespace F = torch::nn::functional;
   auto opts = F::CrossEntropyFuncOptions().reduction(torch::kNone);

@@ -131,6 +131,11 @@ at::Tensor normal_like(const at::Tensor& like, at::Generator& gen);
 at::Tensor goal_met(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal);
 // The goal restricted to the samples at `index`.
 Goal goal_subset(const Goal& goal, const at::Tensor& index);
+// The C&W margin (Carlini & Wagner 2017, f_6, before clamping) per sample: z_c - max_{j!=c} z_j
+// (untargeted, c = the label: > 0 while the model still predicts it) or max_{j!=c} z_j - z_c
+// (targeted, c = the target). <= 0 exactly when the goal is met, ties aside. Attacks clamp it as
+// their papers do (C&W: max(m + kappa, 0); AdvGAN, latent search: max(m, -kappa)).
+at::Tensor class_margin(const at::Tensor& logits, const at::Tensor& cls, bool targeted);
 // Cross-entropy per sample toward the goal: CE(label) to ascend when untargeted, -CE(target)
 // when targeted, so every attack ascends what it gets.
 at::Tensor goal_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal);

@@ -27,11 +27,7 @@ at::Tensor goal_class(const at::Tensor& y, const Goal& goal) { return goal.targe
 // f of the paper (its f_6): max(z_y - max_{i!=y} z_i, -kappa) untargeted,
 // max(max_{i!=t} z_i - z_t, -kappa) targeted; written as max(. + kappa, 0) as the reference.
 at::Tensor cw_margin_loss(const at::Tensor& logits, const at::Tensor& cls, bool targeted, double kappa) {
-  auto mask = torch::zeros_like(logits, torch::kBool).scatter_(1, cls.view({-1, 1}), true);
-  auto real = logits.gather(1, cls.view({-1, 1})).squeeze(1);
-  auto other = logits.masked_fill(mask, -std::numeric_limits<float>::infinity()).amax(1);
-  auto diff = targeted ? other - real : real - other;
-  return (diff + kappa).clamp_min(0.0);
+  return (class_margin(logits, cls, targeted) + kappa).clamp_min(0.0);
 }
 
 // The reference's compare(): success with the margin, i.e. argmax after moving z_cls by kappa

@@ -55,12 +55,7 @@ void check_shape(const at::Tensor& images, const Model& model, const std::string
 
 // C&W's margin toward the goal, clamped at -kappa: <= 0 exactly when the goal is met.
 at::Tensor goal_margin(const at::Tensor& logits, const at::Tensor& labels, const Goal& goal, double kappa) {
-  const at::Tensor& cls = goal.targeted ? goal.targets : labels;
-  auto mask = torch::arange(logits.size(1), cls.options()).unsqueeze(0) == cls.unsqueeze(1);
-  auto z_c = logits.masked_select(mask);  // one per row, in row order
-  auto other = logits.masked_fill(mask, -std::numeric_limits<double>::infinity()).amax(1);
-  auto m = goal.targeted ? other - z_c : z_c - other;
-  return m.clamp_min(-kappa);
+  return class_margin(logits, goal.targeted ? goal.targets : labels, goal.targeted).clamp_min(-kappa);
 }
 
 // The soft box of Song et al.: distance costs nothing within eps_z of z0 in each coordinate.

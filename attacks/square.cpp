@@ -85,18 +85,11 @@ Scores margin_and_loss(Model& model, const at::Tensor& x, const at::Tensor& y, c
   torch::NoGradGuard no_grad;
   auto logits = model.logits(x);
   auto cls = (goal.targeted ? goal.targets : y).view({-1, 1});
-  auto z = logits.gather(1, cls).squeeze(1);
-  auto others = logits.scatter(1, cls, -std::numeric_limits<double>::infinity()).amax(1);
   auto xent = F::cross_entropy(logits, cls.squeeze(1), F::CrossEntropyFuncOptions().reduction(torch::kNone));
   Scores out;
   out.met = goal_met(logits, y, goal);
-  if (goal.targeted) {
-    out.margin = others - z;
-    out.loss = xent;
-  } else {
-    out.margin = z - others;
-    out.loss = ce ? -xent : out.margin;
-  }
+  out.margin = class_margin(logits, cls.squeeze(1), goal.targeted);
+  out.loss = goal.targeted ? xent : (ce ? -xent : out.margin);
   return out;
 }
 
