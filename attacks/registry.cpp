@@ -1,6 +1,7 @@
 // attacks/registry.cpp — every attack by name. An explicit list rather than static
 // self-registration: objects in a static library that nothing references are dropped by the
 // linker, and their registrations with them.
+#include "attacks/advgan.h"
 #include "attacks/apgd.h"
 #include "attacks/attack.h"
 #include "attacks/autoattack.h"
@@ -31,6 +32,7 @@ const std::vector<AttackInfo>& attack_registry() {
       {"square", "Square Attack, score-based black-box random search, Linf or L2 (Andriushchenko et al. 2020)", true, make_square},
       {"hsj", "HopSkipJump, decision-based black-box minimal L2 or Linf perturbation (Chen et al. 2020)", true, make_hsj},
       {"autoattack", "AutoAttack standard ensemble: APGD-CE, APGD-T, FAB-T, Square on the still-robust samples (Croce & Hein 2020)", false, make_autoattack},
+      {"advgan", "AdvGAN: one forward pass of a trained perturbation generator, Linf by construction (Xiao et al. 2018); needs --advgan CKPT from train-advgan", false, make_advgan},
   };
   return list;
 }
