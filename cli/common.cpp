@@ -78,12 +78,6 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-std::vector<double> number_list(const std::string& text, const std::string& flag) {
-  std::vector<double> out;
-  for (const auto& item : split_commas(text)) out.push_back(parse_number(item, flag));
-  return out;
-}
-
 }  // namespace
 
 ModelSpec spec_from_flags(const SpecFlags& f) {
@@ -96,8 +90,8 @@ ModelSpec spec_from_flags(const SpecFlags& f) {
   spec.height = check(f.height, "height");
   spec.width = check(f.width, "width");
   spec.num_classes = check(f.classes, "classes");
-  if (!f.mean.empty()) spec.mean = number_list(f.mean, "--mean");
-  if (!f.std.empty()) spec.std = number_list(f.std, "--std");
+  if (!f.mean.empty()) spec.mean = parse_number_list(f.mean, "--mean");
+  if (!f.std.empty()) spec.std = parse_number_list(f.std, "--std");
   if (spec.mean.size() != spec.std.size()) throw UsageError("--mean and --std must be given together, with as many values");
   for (double s : spec.std) {
     if (!(s > 0)) throw UsageError("--std values must be positive");

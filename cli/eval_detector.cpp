@@ -21,15 +21,6 @@
 namespace mirage::cli {
 namespace {
 
-std::vector<double> parse_list(const std::string& text, const std::string& flag) {
-  std::vector<double> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(parse_number(item, flag));
-  }
-  return out;
-}
-
 // Scores of every image after `transform`, as labelled DetectorScores.
 DetectorScores score_all(Detector& detector, const std::vector<at::Tensor>& sets, const std::vector<int>& labels,
                          const std::vector<std::string>& names, const std::vector<at::Tensor>& classes, int64_t batch,
@@ -99,7 +90,7 @@ int eval_detector_main(const std::vector<std::string>& args) {
   if (detector_path.empty()) throw UsageError("--detector is required");
   if (fakes.empty()) throw UsageError("--fake is required (image data or a GAN checkpoint)");
   if (limit < 0 || fake_count < 1 || batch_size < 1 || pgd_steps < 1) throw UsageError("--limit >= 0, --fake-count, --batch-size and --pgd-steps >= 1");
-  const auto jpeg_q = parse_list(jpeg, "--jpeg"), blur_s = parse_list(blur, "--blur"), pgd_eps = parse_list(pgd, "--pgd");
+  const auto jpeg_q = parse_number_list(jpeg, "--jpeg"), blur_s = parse_number_list(blur, "--blur"), pgd_eps = parse_number_list(pgd, "--pgd");
   for (double q : jpeg_q) {
     if (q < 1 || q > 100 || q != std::floor(q)) throw UsageError("--jpeg: qualities are integers in [1, 100]");
   }

@@ -1,6 +1,7 @@
 #include "lib/parse.h"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "lib/error.h"
@@ -26,6 +27,16 @@ double parse_number(const std::string& text, const std::string& what) {
   double num = parse_plain(text.substr(0, slash)), den = parse_plain(text.substr(slash + 1));
   if (den == 0) throw UsageError(what + ": '" + text + "' divides by zero");
   return num / den;
+}
+
+std::vector<double> parse_number_list(const std::string& text, const std::string& what) {
+  std::vector<double> out;
+  if (text == "none") return out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(parse_number(item, what));
+  }
+  return out;
 }
 
 }  // namespace mirage

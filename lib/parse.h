@@ -1,10 +1,15 @@
 // lib/parse.h — numbers as users write them in flags and configs.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace mirage {
 
 // "0.03", "1e-3" or a fraction "8/255". `what` names the flag or field for the UsageError.
 double parse_number(const std::string& text, const std::string& what);
+
+// "1/255,2/255,0.5": parse_number of each comma-separated item (empty items skipped); "none"
+// gives an empty list, so a flag with a default grid can be switched off.
+std::vector<double> parse_number_list(const std::string& text, const std::string& what);
 
 }  // namespace mirage

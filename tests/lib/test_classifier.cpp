@@ -109,7 +109,9 @@ TEST_CASE("evaluation's confusion matrix, per-class and overall accuracy agree",
 
 TEST_CASE("evaluating unlabelled data is a UsageError", "[classifier][errors]") {
   auto images = torch::rand({4, 1, 8, 8});
-  TensorDataset unlabelled(images, at::Tensor(), DatasetInfo{"nolabels"});
+  DatasetInfo info;
+  info.name = "nolabels";
+  TensorDataset unlabelled(images, at::Tensor(), info);
   auto net = quadrant_net();
   auto model = as_model(net, {}, torch::kCPU);
   CHECK_THROWS_AS(evaluate_classifier(*model, unlabelled, EvalOptions{}), UsageError);
