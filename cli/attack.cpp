@@ -81,7 +81,7 @@ struct StageTotals {
 int attack_main(const std::vector<std::string>& args) {
   CommonFlags common;
   SpecFlags spec_flags;
-  std::string model_path, data, labels_path, out, resize, attack_name, params_json, goal_mode;
+  std::string model_path, data, labels_path, out, resize, attack_name, params_json, goal_mode, advgan_checkpoint;
   std::vector<std::string> param_pairs;
   int64_t limit = 0, batch_size = 128;
   int bits = 16;
@@ -94,6 +94,7 @@ int attack_main(const std::vector<std::string>& args) {
     ("attack,a", po::value(&attack_name), "attack name (see --list)")
     ("param,p", po::value(&param_pairs)->composing(), "attack parameter key=value, repeatable (-p eps=8/255 -p steps=40)")
     ("params", po::value(&params_json), "attack parameters as a JSON object ('{\"eps\": \"8/255\"}'); -p wins")
+    ("advgan", po::value(&advgan_checkpoint), "with --attack advgan: the checkpoint folder from train-advgan")
     ("goal", po::value(&goal_mode)->default_value("untargeted"), "untargeted, target:K, runner-up or random")
     ("out,o", po::value(&out), "output folder: images/, samples.jsonl, summary.json")
     ("overwrite", po::bool_switch(&overwrite), "replace --out if it exists and is not empty")
@@ -120,6 +121,7 @@ int attack_main(const std::vector<std::string>& args) {
                      "  mirage attack --model fmnist.pt --attack pgd -p eps=0.1 -p alpha=0.01 -p steps=40 --out pgd/\n"
                      "  mirage attack --model fmnist.pt --attack autoattack -p eps=0.1 --limit 1000 --out aa/\n"
                      "  mirage attack --model resnet.pt --data photos/ --attack square -p eps=4/255 --goal runner-up --out sq/\n"
+                     "  mirage attack --model fmnist.pt --attack advgan --advgan advgan/ --out adv/\n"
                      "  mirage attack --list\n",
                      args, options, positional, vm, describe_data_specs())) {
     return kExitOk;
@@ -134,7 +136,12 @@ int attack_main(const std::vector<std::string>& args) {
   if (batch_size < 1) throw UsageError("--batch-size must be >= 1");
   if (limit < 0) throw UsageError("--limit must be >= 0");
   if (bits != 8 && bits != 16) throw UsageError("--bit-depth must be 8 or 16");
-  auto attack = make_attack(attack_name, attack_params(params_json, param_pairs));
+  nlohmann::json params = attack_params(params_json, param_pairs);
+  if (!advgan_checkpoint.empty()) {
+    if (attack_name != "advgan") throw UsageError("--advgan is for --attack advgan, not " + attack_name);
+    params["checkpoint"] = advgan_checkpoint;
+  }
+  auto attack = make_attack(attack_name, params);
   AtomicDirectory folder(out, overwrite);
   Runtime runtime = start_runtime(common);
   attack->set_seed(runtime.seed);

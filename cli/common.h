@@ -82,12 +82,15 @@ int train_classifier_main(const std::vector<std::string>& args);
 int eval_main(const std::vector<std::string>& args);
 int info_main(const std::vector<std::string>& args);
 int attack_main(const std::vector<std::string>& args);
+int train_advgan_main(const std::vector<std::string>& args);
 int train_gan_main(const std::vector<std::string>& args);
 int generate_main(const std::vector<std::string>& args);
 int gan_eval_main(const std::vector<std::string>& args);
 int train_detector_main(const std::vector<std::string>& args);
 int score_main(const std::vector<std::string>& args);
 int eval_detector_main(const std::vector<std::string>& args);
+int latent_search_main(const std::vector<std::string>& args);
+int blind_spots_main(const std::vector<std::string>& args);
 }  // namespace mirage::cli
 
 #include "lib/classifier.h"

@@ -12,12 +12,15 @@ const std::vector<Command>& commands() {
       {"train-classifier", "train a small CNN classifier and save it as TorchScript", train_classifier_main},
       {"eval", "accuracy, per-class accuracy and confusion matrix of a classifier, as JSON", eval_main},
       {"attack", "adversarial examples against a classifier: PNGs, per-sample JSONL, summary JSON", attack_main},
+      {"train-advgan", "train an AdvGAN perturbation generator against a classifier (checkpoint for attack --advgan)", train_advgan_main},
       {"train-gan", "train a GAN (dcgan, conditional, pix2pix, cyclegan, srgan, 2-D toy); resumable", train_gan_main},
       {"generate", "draw fakes from a trained generator: PNGs and a manifest of latent seeds", generate_main},
       {"gan-eval", "quality of a generator's fakes: fd/kid/precision/recall/coverage on domain features", gan_eval_main},
       {"train-detector", "train a real-vs-fake (or clean-vs-adversarial) detector, calibrated, as TorchScript", train_detector_main},
       {"score", "score image files or folders as real or fake with a detector (JSON Lines)", score_main},
       {"eval-detector", "a detector's AUC, AP, TPR at its threshold and at 1% FPR, EER, ECE, per source and class", eval_detector_main},
+      {"latent-search", "search a GAN's latent space for fakes a classifier gets wrong or a detector calls real", latent_search_main},
+      {"blind-spots", "where a detector fails: slices by source, class, post-processing, evasion, latent cluster", blind_spots_main},
       {"info", "show a model's input spec and metadata", info_main},
   };
   return list;

@@ -116,6 +116,12 @@ inline int64_t count_files(const std::filesystem::path& dir) {
 }
 
 // A usage or input error: exit 2, one line on stdout+stderr that mentions `mentions`.
+// A command that must succeed: its output is shown when it does not.
+inline void require_ok(const CommandResult& r) {
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+}
+
 inline void check_refused(const CommandResult& r, const std::string& mentions) {
   INFO(r.out);
   CHECK(r.exit_code == 2);

@@ -5,11 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
 using mirage::test::check_refused;
+using mirage::test::require_ok;
 using mirage::test::read_json;
 namespace fs = std::filesystem;
 
@@ -22,11 +24,6 @@ mirage::test::CommandResult mirage_run(const std::string& args) { return run_com
 const mirage::test::TempDir& shared_dir() {
   static mirage::test::TempDir dir;
   return dir;
-}
-
-void require_ok(const mirage::test::CommandResult& r) {
-  INFO(r.out);
-  REQUIRE(r.exit_code == 0);
 }
 
 // A DCGAN trained 30 tiny steps: its fakes are easy to tell from Fashion-MNIST.
@@ -169,4 +166,52 @@ TEST_CASE("train-detector and eval-detector refuse bad input with exit 2 and lea
   check_refused(mirage_run("eval-detector " + gan() + "/generator.pt --fake " + gan()), "not a mirage detector");
   check_refused(mirage_run("eval-detector " + cnn_detector() + " --fake " + gan() + " --jpeg 0"), "--jpeg");
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}) == 1);  // just "empty"
+}
+
+TEST_CASE("blind-spots ranks slices worst first, keeps examples that regenerate, and refuses bad input", "[cli][blindspots]") {
+  REQUIRE(mirage::test::fashion_mnist_available());
+  const std::string out = shared_dir().file("bs");
+  require_ok(mirage_run("blind-spots " + cnn_detector() + " --fake gan=" + gan() + " --n 200 --limit 200 --jpeg 50 --blur 2 --resize 0.5 "
+                        "--noise 0.1 --crop 0.75 --eps-linf 2/255,16/255 --eps-l2 none --evasion-samples 32 --pgd-steps 5 "
+                        "--square-queries 50 --latent-search 8 --search-steps 5 --clusters 2 --min-slice 1 --seed 6 --out " + out));
+  const auto r = read_json(out + "/findings.json");
+  CHECK(r["command"] == "blind-spots");
+  CHECK(r["overall"]["fakes_called_real"]["n"].get<int64_t>() == 200);
+  CHECK(r["overall"]["reals_called_fake"]["n"].get<int64_t>() == 200);
+  const auto& f = r["findings"];
+  REQUIRE(f.size() >= 10);
+  std::set<std::string> searches;
+  double prev = 2;
+  for (size_t i = 0; i < f.size(); ++i) {
+    const auto& x = f[i];
+    searches.insert(x["search"].get<std::string>());
+    CHECK(x["rank"].get<size_t>() == i + 1);
+    const double lo = x["ci95"][0].get<double>();
+    CHECK(lo <= prev + 1e-12);  // ranked by the interval's lower end
+    prev = lo;
+    CHECK(x["failures"].get<int64_t>() <= x["n"].get<int64_t>());
+    CHECK(x["rate"].get<double>() >= lo);
+    for (const auto& e : x["examples"]) {
+      if (e.contains("image")) CHECK(fs::exists(out + "/" + e["image"].get<std::string>()));
+      if (x["population"] == "fakes" && x["search"] != "latent-search") {
+        REQUIRE(e.contains("reproduce"));
+        CHECK(e["reproduce"].get<std::string>().find("--latent-seeds " + std::to_string(e["seed"].get<uint64_t>())) != std::string::npos);
+      }
+    }
+  }
+  for (const char* s : {"class", "post-processing", "evasion", "latent-search"}) CHECK(searches.count(s) == 1);
+  // A 16/255 PGD evades more than a 2/255 one.
+  double small = -1, large = -1;
+  for (const auto& x : f) {
+    if (x["slice"] == "pgd-linf") (x["parameters"]["eps"].get<double>() > 0.05 ? large : small) = x["rate"].get<double>();
+  }
+  CHECK(small >= 0);
+  CHECK(large >= small);
+
+  check_refused(mirage_run("blind-spots " + cnn_detector() + " --out " + shared_dir().file("bs2")), "--fake is required");
+  check_refused(mirage_run("blind-spots " + gan() + "/generator.pt --fake " + gan() + " --out " + shared_dir().file("bs3")), "detector");
+  check_refused(mirage_run("blind-spots " + cnn_detector() + " --fake " + gan() + " --out " + out), "exists");
+  check_refused(mirage_run("blind-spots " + cnn_detector() + " --fake " + gan() + " --jpeg 101 --out " + shared_dir().file("bs4")), "--jpeg");
+  CHECK_FALSE(fs::exists(shared_dir().file("bs3")));
+  CHECK_FALSE(fs::exists(shared_dir().file("bs4")));
 }
