@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   if (name == "attack") return bench_attack(args);
   if (name == "gan") return bench_gan(args);
   if (name == "score") return bench_score(args);
+  if (name == "advgan") return bench_advgan(args);  // trains two nets first: not in "all"
   if (name == "all") return bench_train_step({}) | bench_attack({}) | bench_gan({}) | bench_score({});
-  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|score|all] [args...]\n");
+  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|score|advgan|all] [args...]\n");
   return 2;
 }
