@@ -179,15 +179,6 @@ nlohmann::json model_file_json(const std::string& path, const ModelSpec& spec) {
   return {{"path", path}, {"sha256", sha256_file(path)}, {"spec", spec.to_json()}};
 }
 
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 nlohmann::json run_header(const std::string& command, const Runtime& runtime, const std::string& started) {
   return {{"command", command},         {"versions", versions()},          {"seed", runtime.seed},
           {"device", runtime.device.str()}, {"threads", runtime.threads}, {"started", started},

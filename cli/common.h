@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lib/dataset.h"
+#include "lib/log.h"
 #include "lib/model.h"
 #include "lib/runtime.h"
 
@@ -91,6 +92,8 @@ int score_main(const std::vector<std::string>& args);
 int eval_detector_main(const std::vector<std::string>& args);
 int latent_search_main(const std::vector<std::string>& args);
 int blind_spots_main(const std::vector<std::string>& args);
+int audit_main(const std::vector<std::string>& args);
+int report_main(const std::vector<std::string>& args);
 }  // namespace mirage::cli
 
 #include "lib/classifier.h"
@@ -99,8 +102,6 @@ namespace mirage::cli {
 nlohmann::json eval_result_json(const EvalResult& r);
 // {"path", "sha256", "spec"} of a model file.
 nlohmann::json model_file_json(const std::string& path, const ModelSpec& spec);
-// ISO-8601 UTC timestamp, for reports.
-std::string utc_now();
 // What every command's JSON starts with: command, versions, seed, device, threads, started and
 // finished (now).
 nlohmann::json run_header(const std::string& command, const Runtime& runtime, const std::string& started);

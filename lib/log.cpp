@@ -1,5 +1,7 @@
 #include "lib/log.h"
 
+#include <ctime>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -107,6 +109,15 @@ void Progress::draw(bool final) {
   if (final) line << '\n';
   std::lock_guard<std::mutex> lock(g_mutex);
   std::cerr << line.str() << std::flush;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace mirage

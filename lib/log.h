@@ -15,6 +15,9 @@ LogLevel log_level();
 // Replaces where log lines go (tests capture them); nullptr restores stderr.
 void set_log_sink(std::function<void(const std::string& line)> sink);
 
+// ISO-8601 UTC timestamp of now ("2026-01-31T12:00:00Z"), for reports and run headers.
+std::string utc_now();
+
 void log_warn(const std::string& message);
 void log_info(const std::string& message);
 void log_debug(const std::string& message);

@@ -1,0 +1,158 @@
+#include "reports/report_json.h"
+
+#include <cstdio>
+
+#include "lib/atomic_file.h"
+#include "lib/image/io.h"
+#include "lib/version.h"
+
+namespace mirage {
+
+namespace {
+
+nlohmann::json rate_json(const Rate& r) {
+  return {{"value", r.value}, {"count", r.count}, {"of", r.of}, {"ci95", {r.lo, r.hi}}};
+}
+
+nlohmann::json stats_json(const ValueStats& s) {
+  if (s.n == 0) return {{"n", 0}, {"mean", nullptr}, {"median", nullptr}, {"p95", nullptr}, {"max", nullptr}};
+  return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
+}
+
+nlohmann::json stage_json(const StageTime& t) {
+  return {{"name", t.name}, {"started", t.started}, {"finished", t.finished}, {"seconds", t.seconds}};
+}
+
+nlohmann::json per_class_json(const std::vector<Rate>& rates, const std::vector<std::string>& names) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t c = 0; c < rates.size(); ++c) {
+    nlohmann::json row = {{"class", c}, {"n", rates[c].of}, {"accuracy", rate_json(rates[c])}};
+    if (c < names.size()) row["name"] = names[c];
+    out.push_back(row);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string worst_image_name(size_t result, size_t rank, bool adversarial) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "result%02zu_worst%02zu_%s.png", result, rank, adversarial ? "adv" : "clean");
+  return name;
+}
+
+void write_worst_images(const RobustnessAudit& audit, const std::string& dir) {
+  ensure_directory(dir);
+  for (size_t r = 0; r < audit.results.size(); ++r) {
+    const auto& worst = audit.results[r].worst;
+    for (size_t w = 0; w < worst.size(); ++w) {
+      write_image(dir + "/" + worst_image_name(r, w, false), worst[w].clean, 95, 16);
+      write_image(dir + "/" + worst_image_name(r, w, true), worst[w].adversarial, 95, 16);
+    }
+  }
+}
+
+nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,
+                                      const std::vector<GateResult>& gates, const ReportMetadata& meta) {
+  nlohmann::json versions = version_info();
+  versions["opencv"] = opencv_version();
+
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& s : audit.stages) stages.push_back(stage_json(s));
+
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t i = 0; i < audit.results.size(); ++i) {
+    const auto& r = audit.results[i];
+    nlohmann::json worst = nlohmann::json::array();
+    for (size_t w = 0; w < r.worst.size(); ++w) {
+      const auto& e = r.worst[w];
+      nlohmann::json row = {{"index", e.index},           {"id", e.id},         {"label", e.label},
+                            {"clean_pred", e.clean_pred}, {"adv_pred", e.adv_pred}, {"margin", e.margin},
+                            {"linf", e.linf},             {"l2", e.l2}};
+      if (!meta.images_dir.empty()) {
+        row["images"] = {{"clean", meta.images_dir + "/" + worst_image_name(i, w, false)},
+                         {"adversarial", meta.images_dir + "/" + worst_image_name(i, w, true)}};
+      }
+      worst.push_back(row);
+    }
+    results.push_back({
+        {"attack", r.attack},
+        {"name", r.name},
+        {"norm", r.norm},
+        {"eps", r.eps},
+        {"eps_text", r.eps_text},
+        {"black_box", r.black_box},
+        {"options", r.options},
+        {"robust_accuracy", rate_json(r.robust_accuracy)},
+        {"success_rate", rate_json(r.success_rate)},
+        {"perturbation", {{"linf", stats_json(r.linf)}, {"l2", stats_json(r.l2)}}},
+        {"queries", {{"total", r.queries_total}, {"mean", r.queries_mean}}},
+        {"gradient_calls", r.gradient_calls},
+        {"per_class", per_class_json(r.per_class, audit.class_names)},
+        {"confusion_shift", r.confusion_shift},
+        {"worst", worst},
+        {"seconds", r.time.seconds},
+    });
+  }
+
+  nlohmann::json curves = nlohmann::json::array();
+  for (const auto& c : audit.curves) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : c.points) {
+      points.push_back({{"eps", p.eps}, {"eps_text", p.eps_text}, {"robust_accuracy", p.robust_accuracy}});
+    }
+    curves.push_back({{"attack", c.attack}, {"norm", c.norm}, {"points", points}});
+  }
+
+  nlohmann::json headline = nullptr;
+  if (audit.has_headline) {
+    headline = {{"attack", "autoattack"},
+                {"eps", audit.headline_eps},
+                {"eps_text", audit.headline_eps_text},
+                {"robust_accuracy", rate_json(audit.headline)}};
+  }
+
+  nlohmann::json gate_rows = nlohmann::json::array();
+  for (const auto& g : gates) {
+    gate_rows.push_back({{"metric", g.metric},
+                         {"attack", g.attack.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.attack)},
+                         {"eps", g.has_eps ? nlohmann::json(g.eps) : nlohmann::json(nullptr)},
+                         {"op", g.op},
+                         {"threshold", g.threshold},
+                         {"value", g.value},
+                         {"passed", g.passed}});
+  }
+
+  return {
+      {"schema_version", kReportSchemaVersion},
+      {"kind", "robustness"},
+      {"reproducibility",
+       {{"versions", versions},
+        {"command", meta.command},
+        {"device", meta.device},
+        {"threads", meta.threads},
+        {"seed", meta.seed}}},
+      {"model", {{"path", meta.model_path}, {"sha256", meta.model_sha256}, {"spec", meta.model_spec}}},
+      {"data",
+       {{"name", meta.data_name},
+        {"n", audit.n},
+        {"num_classes", audit.num_classes},
+        {"sha256", audit.data_sha256},
+        {"identity", "sha256 of \"id<TAB>label\\n\" over the audited samples, in order"}}},
+      {"config", config.source},
+      {"timing",
+       {{"started", audit.total.started},
+        {"finished", audit.total.finished},
+        {"seconds", audit.total.seconds},
+        {"stages", stages}}},
+      {"clean_accuracy", rate_json(audit.clean_accuracy)},
+      {"clean_per_class", per_class_json(audit.clean_per_class, audit.class_names)},
+      {"results", results},
+      {"curves", curves},
+      {"headline", headline},
+      {"gates", gate_rows},
+      {"passed", all_passed(gates)},
+  };
+}
+
+}  // namespace mirage

@@ -1,0 +1,41 @@
+// reports/report_json.h — the robustness report: an audit, its gates and everything needed to
+// reproduce it, as versioned JSON (reports/schemas/robustness.schema.json, docs/reports.md).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reports/audit_config.h"
+#include "reports/gates.h"
+#include "reports/robustness_audit.h"
+
+namespace mirage {
+
+// The schema version a report is written with; bumped on any incompatible change.
+inline constexpr const char* kReportSchemaVersion = "1.0";
+
+// What the audit itself does not know: the run's runtime and inputs.
+struct ReportMetadata {
+  std::vector<std::string> command;  // the command line, for the record
+  std::string device = "cpu";
+  int threads = 1;
+  uint64_t seed = 0;
+  std::string model_path, model_sha256;
+  nlohmann::json model_spec = nlohmann::json::object();
+  std::string data_name;
+  std::string images_dir;  // where write_worst_images wrote the PNGs; empty = none written
+};
+
+// The full report: schema_version, kind, reproducibility, model, data, config as given, timing,
+// results, curves, headline, gates and "passed".
+nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,
+                                      const std::vector<GateResult>& gates, const ReportMetadata& meta);
+
+// File names (in the images folder) of worst example `rank` of result `result`: clean and adversarial.
+std::string worst_image_name(size_t result, size_t rank, bool adversarial);
+// Writes every worst example's clean/adversarial pair as 16-bit PNGs into `dir` (created).
+void write_worst_images(const RobustnessAudit& audit, const std::string& dir);
+
+}  // namespace mirage

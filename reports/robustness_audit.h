@@ -1,0 +1,123 @@
+// reports/robustness_audit.h — the robustness audit: a classifier's clean accuracy and, for
+// every attack x eps of an AuditConfig, robust accuracy and attack success with 95% Wilson
+// intervals, perturbation sizes, queries, per-class robustness, where predictions go, and the
+// most confidently misclassified examples. Plain structs out; JSON is reports/report_json.h.
+//
+// Conventions (as AutoAttack, Croce & Hein 2020): a sample is robust at eps when the model is
+// right on the clean image and still right on the attack's image, so robust accuracy <= clean
+// accuracy; the success rate counts broken samples among the initially correct ones.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lib/dataset.h"
+#include "lib/model.h"
+#include "reports/audit_config.h"
+
+namespace mirage {
+
+// `count` of `of`, its ratio and 95% Wilson interval (0 of 0 is value 0, interval [0, 1]).
+struct Rate {
+  int64_t count = 0, of = 0;
+  double value = 0, lo = 0, hi = 1;
+};
+Rate make_rate(int64_t count, int64_t of);
+
+// Summary of a sample of values (empty: n = 0 and the rest 0).
+struct ValueStats {
+  int64_t n = 0;
+  double mean = 0, median = 0, p95 = 0, max = 0;
+};
+ValueStats value_stats(std::vector<double> values);
+
+// One of the most confident misclassifications: a successful adversarial of an initially
+// correct sample, ranked by margin = max_{j != label} z_j - z_label on the adversarial logits.
+struct WorstExample {
+  int64_t index = 0;  // position in the data set
+  std::string id;
+  int64_t label = 0, clean_pred = 0, adv_pred = 0;
+  double margin = 0, linf = 0, l2 = 0;
+  at::Tensor clean, adversarial;  // [C,H,W] CPU float in [0,1], for PNGs
+};
+
+// A stage of the audit (the clean pass, each attack x eps) and when it ran.
+struct StageTime {
+  std::string name;
+  std::string started, finished;  // ISO-8601 UTC
+  double seconds = 0;
+};
+
+struct AttackEpsResult {
+  std::string attack;  // the config's id
+  std::string name;    // registry name
+  std::string norm;
+  double eps = 0;
+  std::string eps_text;
+  bool black_box = false;
+  nlohmann::json options;  // the attack's resolved options (Attack::options_json)
+  Rate robust_accuracy;    // over all samples
+  Rate success_rate;       // over the initially correct samples
+  ValueStats linf, l2;     // perturbation norms of the successes on initially correct samples
+  int64_t queries_total = 0;
+  double queries_mean = 0;
+  int64_t gradient_calls = 0;
+  std::vector<Rate> per_class;                       // robust accuracy among samples of each label
+  std::vector<std::vector<int64_t>> confusion_shift;  // [clean class][adversarial prediction], successes only
+  std::vector<WorstExample> worst;                    // most confident first, at most worst_k
+  StageTime time;
+};
+
+struct CurvePoint {
+  double eps = 0;
+  std::string eps_text;
+  double robust_accuracy = 0;
+};
+// Robust accuracy against eps for one config attack, eps ascending.
+struct RobustnessCurve {
+  std::string attack, norm;
+  std::vector<CurvePoint> points;
+};
+
+// What one sample did: a shard of an audit is merged from these.
+struct SampleRecord {
+  int64_t index = 0;
+  std::string id;
+  int64_t label = 0;
+  bool clean_correct = false;
+  std::vector<bool> adv_correct;  // per entry of RobustnessAudit::results
+};
+
+struct RobustnessAudit {
+  int64_t n = 0;
+  int64_t num_classes = 0;
+  std::vector<std::string> class_names;
+  std::string data_sha256;  // over "id\tlabel\n" of every audited sample, in order
+  Rate clean_accuracy;
+  std::vector<Rate> clean_per_class;
+  std::vector<AttackEpsResult> results;  // config order: attack, then its eps
+  std::vector<RobustnessCurve> curves;
+  // AutoAttack's robust accuracy at the declared eps, when the config has both.
+  bool has_headline = false;
+  Rate headline;
+  double headline_eps = 0;
+  std::string headline_eps_text;
+  std::vector<SampleRecord> samples;
+  std::vector<StageTime> stages;  // clean, then each attack x eps
+  StageTime total;
+};
+
+// Called after each batch of each stage: stage name, samples done, samples in the stage.
+using AuditProgress = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
+
+// Runs the audit on the first config.limit samples of `data` (all when 0). Every sample needs a
+// label in [0, classes): anything else is an InputError naming the sample. Each attack x eps
+// draws its random numbers from derive_seed(seed, "<id>@<eps>").
+RobustnessAudit run_robustness_audit(Model& model, Dataset& data, const AuditConfig& config, uint64_t seed,
+                                     const AuditProgress& progress = {});
+
+}  // namespace mirage

@@ -1,0 +1,150 @@
+// mirage audit robustness and mirage report validate, run as a CI job would: a report that
+// validates, exit 1 on a failed gate (the report still written), exit 2 with the field named for
+// a bad config, and an existing report left alone by a run that fails.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+
+using mirage::test::read_json;
+using mirage::test::run_command;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBin = MIRAGE_BIN;
+
+mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// A tiny Fashion-MNIST classifier, trained once for every test case of this file.
+std::string tiny_model() {
+  static mirage::test::TempDir dir;
+  static std::string path;
+  if (path.empty()) {
+    std::string p = dir.file("tiny.pt");
+    mirage::test::require_ok(mirage_run("train-classifier --out " + p +
+                                        " --limit 512 --epochs 1 --filters 8 --hidden 32 --seed 4 --quiet --threads 1"));
+    path = p;
+  }
+  return path;
+}
+
+// The tiny model is barely trained (about 12% accurate): the passing gate is min 0, the failing one
+// min 1.01, which no model passes.
+const char* kConfig = R"({
+  "attacks": [{"name": "pgd", "norm": "linf", "eps": ["4/255", "1/255"], "params": {"steps": 3}}],
+  "limit": 64, "batch_size": 32, "worst_k": 2,
+  "gates": [{"metric": "clean_accuracy", "min": %MIN%}]
+})";
+
+std::string config_with_min(const std::string& min) {
+  std::string text = kConfig;
+  text.replace(text.find("%MIN%"), 5, min);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("audit robustness writes a report that validates; a failed gate exits 1", "[cli][audit]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const std::string model = tiny_model();
+  const std::string report = dir.file("report.json");
+  const std::string args = "audit robustness --model " + model + " --quiet --threads 1 --seed 3 --out " + report;
+
+  write_text(dir.file("pass.json"), config_with_min("0"));
+  auto r = mirage_run(args + " --config " + dir.file("pass.json") + " --images " + dir.file("worst"));
+  mirage::test::require_ok(r);
+  auto j = read_json(report);
+  CHECK(j["schema_version"] == "1.0");
+  CHECK(j["kind"] == "robustness");
+  CHECK(j["passed"] == true);
+  CHECK(j["data"]["n"] == 64);
+  CHECK(j["model"]["sha256"].get<std::string>().size() == 64);
+  CHECK(j["reproducibility"]["seed"] == 3);
+  REQUIRE(j["results"].size() == 2);
+  const double clean = j["clean_accuracy"]["value"];
+  for (const auto& res : j["results"]) CHECK(res["robust_accuracy"]["value"].get<double>() <= clean);
+  // The curve is sorted by eps and never rises.
+  const auto& points = j["curves"][0]["points"];
+  REQUIRE(points.size() == 2);
+  CHECK(points[0]["eps_text"] == "1/255");
+  CHECK(points[1]["robust_accuracy"].get<double>() <= points[0]["robust_accuracy"].get<double>());
+  // Every worst example's PNG pair exists.
+  for (const auto& res : j["results"]) {
+    for (const auto& w : res["worst"]) {
+      CHECK(fs::exists(w["images"]["clean"].get<std::string>()));
+      CHECK(fs::exists(w["images"]["adversarial"].get<std::string>()));
+    }
+  }
+  auto v = mirage_run("report validate " + report);
+  INFO(v.out);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("valid robustness report") != std::string::npos);
+
+  // A gate no model can pass: exit 1, the report is still written and says why.
+  write_text(dir.file("fail.json"), config_with_min("1.01"));
+  r = mirage_run(args + " --config " + dir.file("fail.json"));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  j = read_json(report);
+  CHECK(j["passed"] == false);
+  CHECK(j["gates"][0]["passed"] == false);
+  CHECK(j["gates"][0]["threshold"] == 1.01);
+}
+
+TEST_CASE("report validate rejects a mutated report with the path of the error", "[cli][audit]") {
+  mirage::test::TempDir dir;
+  nlohmann::json bad = {{"schema_version", "1.0"}, {"kind", "robustness"}};
+  write_text(dir.file("bad.json"), bad.dump());
+  auto r = mirage_run("report validate " + dir.file("bad.json"));
+  INFO(r.out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.rfind(dir.file("bad.json") + ": invalid robustness report", 0) == 0);  // the summary comes first
+  CHECK(r.out.find("results") != std::string::npos);
+  write_text(dir.file("not.json"), "{");
+  mirage::test::check_refused(mirage_run("report validate " + dir.file("not.json")), "not valid JSON");
+}
+
+TEST_CASE("audit robustness refuses bad configs naming the field, and keeps an existing report", "[cli][audit]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const std::string model = tiny_model();
+  const std::string report = dir.file("report.json");
+  write_text(report, "{\"kept\": true}\n");
+  const std::string args = "audit robustness --model " + model + " --quiet --threads 1 --out " + report;
+
+  write_text(dir.file("typo.json"), R"({"attacks": [{"name": "pgd", "eps": ["1/255"]}, {"name": "pdg", "eps": ["1/255"]}]})");
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("typo.json")), "config.attacks[1].name");
+  write_text(dir.file("gate.json"),
+             R"({"attacks": [{"name": "pgd", "eps": ["1/255"]}], "gates": [{"metric": "robust_accuracy", "attack": "fgsm", "min": 0.5}]})");
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("gate.json")), "config.gates[0].attack");
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("missing.json")), "missing.json");
+  // A run that fails after the config is read (its data cannot be opened) leaves the report.
+  write_text(dir.file("ok.json"), config_with_min("0"));
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("ok.json") + " --data " + dir.file("nowhere")),
+                              "nowhere");
+  CHECK(read_json(report) == nlohmann::json{{"kept", true}});
+
+  auto help = mirage_run("audit --help");
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("robustness") != std::string::npos);
+  auto detector = mirage_run("audit detector");
+  CHECK(detector.exit_code == 2);
+  CHECK(detector.out.find("not yet implemented") != std::string::npos);
+}
