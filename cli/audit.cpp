@@ -1,6 +1,7 @@
 // mirage audit — audits for CI: `audit robustness` runs the attacks of a config against a
 // classifier, writes a versioned JSON report (validated against its schema) and exits 1 when a
-// gate fails. `audit detector` is the next slice of issue 8.
+// gate fails. `audit detector` searches a detector's blind spots (the blind-spots command's
+// search, configured by a checked-in file) and gates its AUC, TPR at 1% FPR and slice failures.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -8,12 +9,17 @@
 #include <memory>
 
 #include "cli/common.h"
+#include "cli/detector_data.h"
+#include "detectors/blind_spots.h"
+#include "detectors/detector.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
 #include "lib/hash.h"
 #include "lib/image/open_data.h"
+#include "lib/image/transforms.h"
 #include "lib/log.h"
 #include "reports/audit_config.h"
+#include "reports/detector_audit.h"
 #include "reports/gates.h"
 #include "reports/report_json.h"
 #include "reports/robustness_audit.h"
@@ -28,7 +34,7 @@ void print_audit_help() {
                "Audits for CI: a versioned JSON report, exit 1 when a quality gate fails.\n\n"
                "subcommands:\n"
                "  robustness          attacks from a config against a classifier: robust accuracy, curves, gates\n"
-               "  detector            a detector's blind spots, gated (not yet implemented)\n\n"
+               "  detector            a detector's metrics and blind spots from a config: findings, gates\n\n"
                "Run 'mirage audit <subcommand> --help' for its options; the config and report formats are in\n"
                "docs/reports.md. Exit codes: 0 every gate passed, 1 a gate failed, 2 bad usage, config or\n"
                "input, 3 internal error.\n";
@@ -134,6 +140,118 @@ int audit_robustness(const std::vector<std::string>& args) {
   return passed ? kExitOk : kExitGateFailed;
 }
 
+int audit_detector(const std::vector<std::string>& args) {
+  CommonFlags common;
+  std::string detector_path, real, config_path, out, images_dir;
+  std::vector<std::string> fakes;
+  po::options_description options("options");
+  options.add_options()
+    ("detector,d", po::value(&detector_path), "detector file (.pt from 'mirage train-detector')")
+    ("fake", po::value(&fakes)->composing(), "[name=]fakes: a GAN checkpoint folder or generator .pt (sampled from --seed), or image data; repeatable")
+    ("real", po::value(&real)->default_value("fashion-mnist:test"), "real images (data spec)")
+    ("config,c", po::value(&config_path), "detector audit config JSON: sweeps, budgets, gates (docs/reports.md)")
+    ("out,o", po::value(&out), "report JSON file (written atomically), or - for stdout")
+    ("images", po::value(&images_dir), "also write the top findings' examples as PNGs here");
+  add_common_options(options, common);
+  po::positional_options_description positional;
+  positional.add("detector", 1);
+  po::variables_map vm;
+  if (!parse_command("audit detector", "--detector DETECTOR.pt --fake SOURCE... --config AUDIT.json --out REPORT.json [options]",
+                     "Audits a fake-image detector as a CI job: scores the fakes of every --fake source and the\n"
+                     "--real images, and writes one JSON report (schema_version 1.0,\n"
+                     "reports/schemas/detector.schema.json): AUC, average precision, accuracy, TPR/FPR at the\n"
+                     "stored threshold, TPR at 1% FPR, EER and ECE, then the blind-spot search of\n"
+                     "'mirage blind-spots' (source, class, post-processing, evasion, latent clusters and latent\n"
+                     "search, as the config sets them) with findings ranked by the 95% Wilson lower bound, each\n"
+                     "with examples and a command that reruns it, and the gates. The report is checked against\n"
+                     "its schema before it is written. Exit 0 when every gate passes, 1 when one fails (the\n"
+                     "report is still written), 2 for a bad flag, config field or input file.",
+                     "  mirage audit detector --detector det.pt --fake runs/gan --config audit.json --out report.json\n"
+                     "  mirage audit detector det.pt --fake runs/gan --real fashion-mnist:test --config audit.json --out r.json --images ex/\n"
+                     "  mirage report validate report.json\n",
+                     args, options, positional, vm, describe_data_specs())) {
+    return kExitOk;
+  }
+  if (detector_path.empty()) throw UsageError("--detector is required");
+  if (fakes.empty()) throw UsageError("--fake is required (a GAN checkpoint or image data)");
+  if (config_path.empty()) throw UsageError("--config is required (docs/reports.md describes the format)");
+  if (out.empty()) throw UsageError("--out is required (a report file, or - for stdout)");
+  if (real == "none") throw UsageError("--real: the detector audit needs real images (AUC compares reals with fakes)");
+  DetectorAuditConfig config = read_detector_audit_config(config_path);
+  if (out != "-") check_output_path(out);
+  Runtime runtime = start_runtime(common);
+
+  auto detector = load_detector(detector_path, runtime.device);
+  const ModelSpec& spec = detector->spec();
+  BlindSpotInputs inputs = load_blind_spot_inputs(fakes, real, config.n, config.limit, runtime.seed, spec.channels,
+                                                  spec.height, detector->info().input_policy, runtime.device);
+  PostProcessing post;
+  post.jpeg = [](const at::Tensor& x, int q) { return jpeg_recompress(x, q); };
+  post.resize = [](const at::Tensor& x, double s) { return resize_roundtrip(x, s); };
+  LatentSearchSlice search;
+  search.n = config.latent_search;
+  search.steps = config.search_steps;
+  search.lr = config.search_lr;
+  search.lambda_z = config.lambda_z;
+  search.gradient_free = config.gradient_free;
+  ExtraSearch latent;
+  if (inputs.search_gan && search.n > 0) {
+    latent = [&](BlindSpotReport& report) {
+      return add_latent_search_finding(*detector, inputs, search, runtime.seed, config.options.examples,
+                                       config.options.batch_size, config.options.min_slice, report);
+    };
+  }
+  DetectorAudit audit = run_detector_audit(*detector, inputs.data, config, post, runtime.seed, latent,
+                                           [](const std::string& stage) { log_info("audit detector: " + stage); });
+  auto gates = evaluate_detector_gates(config, audit);
+
+  DetectorReportMetadata meta;
+  meta.command = {"mirage", "audit", "detector"};
+  meta.command.insert(meta.command.end(), args.begin(), args.end());
+  meta.device = runtime.device.str();
+  meta.threads = runtime.threads;
+  meta.seed = runtime.seed;
+  meta.detector_path = detector_path;
+  meta.detector_sha256 = sha256_file(detector_path);
+  meta.detector_spec = spec.to_json();
+  meta.sources = inputs.sources;
+  meta.image_dir = images_dir;
+  meta.image_prefix = images_dir.empty() ? "" : images_dir + "/";
+  nlohmann::json report = detector_report_json(audit, inputs.data, config, gates, meta);
+  auto errors = validate_report(report);
+  if (!errors.empty()) throw InternalError("the report does not match its own schema: " + errors.front());
+  write_json(out, report);
+
+  const auto& m = audit.overall;
+  char line[256];
+  std::snprintf(line, sizeof(line), "AUC %.4f, TPR@1%%FPR %.4f, accuracy %.4f at threshold %.4f on %lld reals, %lld fakes",
+                m.auc, m.tpr_at_1pct_fpr, m.accuracy, audit.threshold, static_cast<long long>(m.n_real),
+                static_cast<long long>(m.n_fake));
+  log_info(line);
+  const auto& findings = audit.blind_spots.findings;
+  for (size_t i = 0; i < findings.size() && i < 5; ++i) {
+    const auto& f = findings[i];
+    std::snprintf(line, sizeof(line), "  #%zu %s %s %s: %lld/%lld %s (%.1f%%, 95%% CI %.1f-%.1f%%)", i + 1,
+                  f.search.c_str(), f.slice.c_str(), f.parameters.dump().c_str(), static_cast<long long>(f.failures),
+                  static_cast<long long>(f.n), f.population == "fakes" ? "called real" : "called fake", 100 * f.rate,
+                  100 * f.ci_low, 100 * f.ci_high);
+    log_info(line);
+  }
+  for (const auto& g : gates) {
+    std::string what = g.gate.metric + (g.gate.slice.empty() ? "" : " " + g.gate.slice + " " + g.gate.parameters.dump());
+    if (g.found) {
+      std::snprintf(line, sizeof(line), "gate %s: %.4f %s %.4f %s", what.c_str(), g.value, g.op.c_str(), g.threshold,
+                    g.passed ? "passed" : "FAILED");
+    } else {
+      std::snprintf(line, sizeof(line), "gate %s: no such finding FAILED", what.c_str());
+    }
+    (g.passed ? log_info : log_warn)(line);
+  }
+  const bool passed = all_passed(gates);
+  log_info(std::string(passed ? "all gates passed" : "a gate failed") + "; wrote " + out);
+  return passed ? kExitOk : kExitGateFailed;
+}
+
 }  // namespace
 
 int audit_main(const std::vector<std::string>& args) {
@@ -143,7 +261,7 @@ int audit_main(const std::vector<std::string>& args) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "robustness") return audit_robustness(rest);
-  if (args[0] == "detector") throw UsageError("audit detector: not yet implemented (issue 8, next slice)");
+  if (args[0] == "detector") return audit_detector(rest);
   throw UsageError("unknown audit '" + args[0] + "' (robustness, detector; see 'mirage audit --help')");
 }
 

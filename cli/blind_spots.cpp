@@ -23,24 +23,13 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
+#include "reports/blind_spot_json.h"
 
 namespace mirage::cli {
 namespace {
 
 void require(bool ok, const std::string& message) {
   if (!ok) throw UsageError(message);
-}
-
-nlohmann::json rate_json(int64_t k, int64_t n) {
-  const auto [lo, hi] = wilson_interval(k, n);
-  return {{"failures", k}, {"n", n}, {"rate", n > 0 ? static_cast<double>(k) / static_cast<double>(n) : 0.0}, {"ci95", {lo, hi}}};
-}
-
-// The command that regenerates a GAN fake exactly (generate draws one fake per pass, as here).
-std::string regenerate_command(const std::string& gan, uint64_t seed, int64_t cls) {
-  std::string c = "mirage generate --gan " + gan + " --latent-seeds " + std::to_string(seed);
-  if (cls >= 0) c += " --class " + std::to_string(cls);
-  return c + " --out fake-" + std::to_string(seed);
 }
 
 }  // namespace
@@ -146,78 +135,9 @@ int blind_spots_main(const std::vector<std::string>& args) {
   const int64_t channels = spec.channels, size = spec.height;
   const std::string policy = detector->info().input_policy;
 
-  // Fakes: GAN sources one per pass from fake_seed(seed, i) (regenerable with 'mirage generate
-  // --latent-seeds'), with their latent codes; data sources as files.
-  BlindSpotData data;
-  std::vector<at::Tensor> fake_sets, fake_classes, latents;
-  nlohmann::json sources = nlohmann::json::array();
-  std::shared_ptr<GeneratorModel> search_gan;
-  std::string search_gan_spec;
-  bool all_gan = true;
-  for (size_t k = 0; k < fakes.size(); ++k) {
-    ImageSource s = open_image_source(fakes[k], channels, size, policy, runtime.device);
-    if (s.is_gan()) {
-      GeneratorModel& g = *s.generator;
-      if (g.output_channels() != channels || g.spec().height != size || g.spec().width != size) {
-        throw UsageError(s.spec + ": the GAN makes " + std::to_string(g.output_channels()) + "x" + std::to_string(g.spec().height) + "x" +
-                         std::to_string(g.spec().width) + " images but the detector takes " + std::to_string(channels) + "x" +
-                         std::to_string(size) + "x" + std::to_string(size));
-      }
-      if (!search_gan) {
-        search_gan = s.generator;
-        search_gan_spec = s.spec;
-      }
-      torch::NoGradGuard no_grad;
-      std::vector<at::Tensor> images, z;
-      std::vector<int64_t> cls;
-      for (int64_t i = 0; i < n_fakes; ++i) {
-        const uint64_t seed = fake_seed(runtime.seed, i);
-        z.push_back(latent_for_seed(seed, g.z_dim()));
-        at::Tensor y;
-        int64_t c = -1;
-        if (g.num_classes() > 0) {
-          c = i % g.num_classes();
-          y = torch::tensor({c}, torch::kLong).to(g.device());
-        }
-        images.push_back(g.generate(z.back().unsqueeze(0).to(g.device()), y).to(torch::kCPU));
-        cls.push_back(c);
-        data.fake_seeds.push_back(seed);
-        data.fake_ids.push_back(s.name + ":seed:" + std::to_string(seed));
-        data.fake_sources.push_back(s.name);
-      }
-      fake_sets.push_back(torch::cat(images));
-      fake_classes.push_back(torch::tensor(cls, torch::kInt64));
-      latents.push_back(torch::stack(z));
-      sources.push_back({{"name", s.name}, {"spec", s.spec}, {"kind", "gan"}, {"n", n_fakes}, {"classes", g.num_classes()}});
-    } else {
-      all_gan = false;
-      SourceImages f = load_source(s, limit, derive_seed(runtime.seed, "fake-sample-" + std::to_string(k)), channels, size);
-      if (f.images.size(0) == 0) throw UsageError(s.spec + ": no images");
-      fake_sets.push_back(f.images);
-      fake_classes.push_back(torch::full({f.images.size(0)}, -1, torch::kInt64));
-      for (const auto& id : f.ids) {
-        data.fake_ids.push_back(id);
-        data.fake_seeds.push_back(std::nullopt);
-        data.fake_sources.push_back(s.name);
-      }
-      sources.push_back({{"name", s.name}, {"spec", s.spec}, {"kind", "images"}, {"n", f.images.size(0)}});
-    }
-  }
-  data.fakes = torch::cat(fake_sets);
-  data.fake_classes = torch::cat(fake_classes);
-  // Latent clusters need a code for every fake (and one latent space): one GAN source only.
-  if (all_gan && latents.size() == 1) data.fake_latents = latents[0];
-  if (real != "none") {
-    ImageSource r = open_image_source(real, channels, size, policy, runtime.device);
-    require(!r.is_gan(), "--real must be image data, not a GAN");
-    data.class_names = r.data->info().class_names;
-    SourceImages reals = load_source(r, limit, derive_seed(runtime.seed, "real-sample"), channels, size);
-    data.reals = reals.images;
-    data.real_classes = reals.labels;
-    data.real_ids = reals.ids;
-    sources.push_back({{"name", "real"}, {"spec", real}, {"kind", "images"}, {"n", reals.images.size(0)}});
-  }
-  if (data.class_names.empty() && search_gan) data.class_names = search_gan->spec().class_names;
+  BlindSpotInputs inputs = load_blind_spot_inputs(fakes, real, n_fakes, limit, runtime.seed, channels, size, policy, runtime.device);
+  const BlindSpotData& data = inputs.data;
+  const nlohmann::json& sources = inputs.sources;
 
   PostProcessing post;
   post.jpeg = [](const at::Tensor& x, int q) { return jpeg_recompress(x, q); };
@@ -225,93 +145,20 @@ int blind_spots_main(const std::vector<std::string>& args) {
   BlindSpotReport report = search_blind_spots(*detector, data, o, post, [](const std::string& stage) { log_info("blind-spots: " + stage); });
 
   // Latent search: from the first search_n seeds of the first GAN, toward "real".
-  at::Tensor found_images;
-  std::vector<std::string> found_files;
-  nlohmann::json search_json = nullptr;
-  if (search_gan && search_n > 0) {
-    log_info("blind-spots: latent search over " + std::to_string(search_n) + " codes");
-    auto verdict = verdict_model(*detector);
-    std::vector<uint64_t> seeds;
-    std::vector<int64_t> cls;
-    for (int64_t i = 0; i < search_n; ++i) {
-      seeds.push_back(fake_seed(runtime.seed, i));
-      cls.push_back(search_gan->num_classes() > 0 ? i % search_gan->num_classes() : -1);
-    }
-    LatentSearchOptions lo;
-    lo.steps = search_steps;
-    lo.gradient_free = gradient_free;
-    lo.lambda_aux = 0;
-    lo.lr = search_lr;
-    lo.lambda_z = lambda_z;
-    const auto classes = search_gan->num_classes() > 0 ? torch::tensor(cls, torch::kInt64) : at::Tensor();
-    const auto labels = torch::ones({search_n}, torch::kInt64);
-    const auto goal = Goal::targeted_to(torch::zeros({search_n}, torch::kInt64).to(detector->device()));
-    const auto result = latent_search(LatentGenerator::from(*search_gan), *verdict, nullptr, seeds, classes,
-                                      labels.to(detector->device()), goal, lo);
-    const auto found_scores = score_images(*detector, result.images, batch_size);
-    Finding f = latent_search_finding(result, detector->threshold(), found_scores, examples);
-    f.parameters = {{"gan", search_gan_spec}, {"steps", search_steps}, {"lr", search_lr}, {"lambda_z", lambda_z},
-                    {"gradient_free", gradient_free}};
-    f.details["queries_mean"] = result.queries.to(torch::kFloat64).mean().item<double>();
-    found_images = result.images;
-    report.findings.push_back(std::move(f));
-    rank_findings(report.findings, o.min_slice);
-  }
+  LatentSearchSlice search;
+  search.n = search_n;
+  search.steps = search_steps;
+  search.lr = search_lr;
+  search.lambda_z = lambda_z;
+  search.gradient_free = gradient_free;
+  const at::Tensor found_images =
+      add_latent_search_finding(*detector, inputs, search, runtime.seed, examples, batch_size, o.min_slice, report);
 
   // Output: findings.json, and the examples' images (fakes as sampled or read; latent-search
   // finds as found) under examples/.
   const std::string staging = folder.staging();
   ensure_directory(staging + "/examples");
-  nlohmann::json findings = nlohmann::json::array();
-  int rank = 0;
-  for (const auto& f : report.findings) {
-    ++rank;
-    nlohmann::json ex = nlohmann::json::array();
-    int k = 0;
-    for (const auto& e : f.examples) {
-      nlohmann::json j = {{"id", e.id}, {"score", e.score}};
-      if (e.seed) j["seed"] = *e.seed;
-      if (e.cls >= 0) {
-        j["class"] = e.cls;
-        if (static_cast<size_t>(e.cls) < data.class_names.size()) j["class_name"] = data.class_names[static_cast<size_t>(e.cls)];
-      }
-      if (e.clean_score >= 0) j["clean_score"] = e.clean_score;
-      const bool from_search = f.search == "latent-search";
-      at::Tensor image;
-      if (from_search && found_images.defined()) image = found_images[e.index];
-      else if (!from_search && f.population == "fakes") image = data.fakes[e.index];
-      else if (!from_search) image = data.reals[e.index];
-      if (image.defined() && rank <= 20) {
-        char name[64];
-        std::snprintf(name, sizeof(name), "examples/%02d_%s_%d.png", rank, f.population.c_str(), k);
-        write_image(staging + "/" + name, image);
-        j["image"] = name;
-      }
-      if (e.seed && !from_search) {
-        for (const auto& s : sources) {
-          if (e.id.rfind(s["name"].get<std::string>() + ":seed:", 0) == 0) {
-            j["reproduce"] = regenerate_command(s["spec"].get<std::string>(), *e.seed, e.cls);
-          }
-        }
-      }
-      ex.push_back(j);
-      ++k;
-    }
-    findings.push_back({{"rank", rank},
-                        {"search", f.search},
-                        {"slice", f.slice},
-                        {"parameters", f.parameters},
-                        {"population", f.population},
-                        {"n", f.n},
-                        {"failures", f.failures},
-                        {"rate", f.rate},
-                        {"ci95", {f.ci_low, f.ci_high}},
-                        {"baseline_rate", f.baseline_rate},
-                        {"gap", f.gap()},
-                        {"mean_p_fake", f.mean_score},
-                        {"examples", ex},
-                        {"details", f.details}});
-  }
+  const nlohmann::json findings = findings_json(report, data, found_images, sources, staging + "/examples", "examples/");
   // One contact sheet of the top findings: a row each, their examples left to right.
   if (examples > 0) {
     std::vector<at::Tensor> cells;
@@ -353,8 +200,8 @@ int blind_spots_main(const std::vector<std::string>& args) {
                  {"gradient_free", gradient_free},
                  {"clusters", clusters},
                  {"min_slice", min_slice}};
-  j["overall"] = {{"fakes_called_real", rate_json(report.misses, report.n_fakes)},
-                  {"reals_called_fake", rate_json(report.false_alarms, report.n_reals)}};
+  j["overall"] = {{"fakes_called_real", failure_rate_json(report.misses, report.n_fakes)},
+                  {"reals_called_fake", failure_rate_json(report.false_alarms, report.n_reals)}};
   j["findings"] = findings;
   j["finished"] = utc_now();
   write_text_atomic(staging + "/findings.json", j.dump(2) + "\n");

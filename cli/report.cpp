@@ -32,9 +32,9 @@ int report_validate(const std::vector<std::string>& args) {
   positional.add("file", 1);
   po::variables_map vm;
   if (!parse_command("report validate", "FILE",
-                     "Checks a report against the JSON Schema of its \"kind\" (reports/schemas/, built into\n"
-                     "mirage). Prints one line: valid, or invalid with the error count, then the first errors\n"
-                     "one a line as $.path: what is wrong. Exit 0 valid, 2 invalid or unreadable.",
+                     "Checks a report against the JSON Schema of its \"kind\" (robustness or detector;\n"
+                     "reports/schemas/, built into mirage). Prints one line: valid, or invalid with the error\n"
+                     "count, then the first errors one a line as $.path: what is wrong. Exit 0 valid, 2 invalid or unreadable.",
                      "  mirage report validate report.json\n", args, options, positional, vm)) {
     return kExitOk;
   }

@@ -108,13 +108,11 @@ AuditAttack parse_attack(const nlohmann::json& j, size_t i) {
   return a;
 }
 
-AuditGate parse_gate(const nlohmann::json& j, size_t i, const AuditConfig& config) {
-  AuditGate g;
-  g.path = "config.gates[" + std::to_string(i) + "]";
-  if (!j.is_object()) throw UsageError(g.path + ": must be an object like {\"metric\": \"clean_accuracy\", \"min\": 0.9}");
-  only_keys(j, {"metric", "attack", "eps", "min", "max"}, g.path);
+// A gate's "metric" (one of `metrics`) and its "min"/"max" bounds (numbers or "8/255"-style
+// strings, finite, at least one), into any gate struct with those fields.
+template <class Gate>
+void parse_metric_and_bounds(const nlohmann::json& j, const std::vector<std::string>& metrics, Gate& g) {
   g.metric = string_field(j, "metric", g.path);
-  const auto& metrics = audit_gate_metrics();
   if (std::find(metrics.begin(), metrics.end(), g.metric) == metrics.end()) {
     std::string list;
     for (const auto& m : metrics) list += (list.empty() ? "" : ", ") + m;
@@ -137,6 +135,14 @@ AuditGate parse_gate(const nlohmann::json& j, size_t i, const AuditConfig& confi
     (std::string(bound) == "min" ? g.min : g.max) = d;
   }
   if (!g.has_min && !g.has_max) throw UsageError(g.path + ": needs \"min\" or \"max\"");
+}
+
+AuditGate parse_gate(const nlohmann::json& j, size_t i, const AuditConfig& config) {
+  AuditGate g;
+  g.path = "config.gates[" + std::to_string(i) + "]";
+  if (!j.is_object()) throw UsageError(g.path + ": must be an object like {\"metric\": \"clean_accuracy\", \"min\": 0.9}");
+  only_keys(j, {"metric", "attack", "eps", "min", "max"}, g.path);
+  parse_metric_and_bounds(j, audit_gate_metrics(), g);
   const bool per_attack = g.metric == "robust_accuracy" || g.metric == "success_rate";
   if (!per_attack) {
     if (j.contains("attack") || j.contains("eps")) {
@@ -227,6 +233,165 @@ AuditConfig parse_audit_config(const nlohmann::json& j) {
     for (size_t i = 0; i < j["gates"].size(); ++i) c.gates.push_back(parse_gate(j["gates"][i], i, c));
   }
   return c;
+}
+
+namespace {
+
+nlohmann::json read_config_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot read the audit config");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+// A list of numbers (or "1/255" strings), each within [lo, hi] (lo exclusive when open_lo).
+std::vector<double> number_list(const nlohmann::json& obj, const std::string& key, std::vector<double> fallback,
+                                double lo, bool open_lo, double hi, const std::string& path) {
+  if (!obj.contains(key)) return fallback;
+  const std::string where = path + "." + key;
+  const auto& v = obj[key];
+  if (!v.is_array()) throw UsageError(where + ": must be a list of numbers, got " + v.dump());
+  std::vector<double> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    double d = number_field(v[i], at);
+    if ((open_lo ? !(d > lo) : !(d >= lo)) || d > hi) {
+      throw UsageError(at + ": must be in " + std::string(open_lo ? "(" : "[") + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "], got " + v[i].dump());
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+bool bool_field(const nlohmann::json& obj, const std::string& key, bool fallback, const std::string& path) {
+  if (!obj.contains(key)) return fallback;
+  if (!obj[key].is_boolean()) throw UsageError(path + "." + key + ": must be true or false, got " + obj[key].dump());
+  return obj[key].get<bool>();
+}
+
+double positive_field(const nlohmann::json& obj, const std::string& key, double fallback, bool allow_zero,
+                      const std::string& path) {
+  if (!obj.contains(key)) return fallback;
+  double d = number_field(obj[key], path + "." + key);
+  if (allow_zero ? d < 0 : !(d > 0)) throw UsageError(path + "." + key + ": must be " + (allow_zero ? ">= 0" : "> 0"));
+  return d;
+}
+
+const nlohmann::json& object_field(const nlohmann::json& obj, const std::string& key, const std::string& path) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  if (!obj.contains(key)) return empty;
+  if (!obj[key].is_object()) throw UsageError(path + "." + key + ": must be an object, got " + obj[key].dump());
+  return obj[key];
+}
+
+bool whole_metric(const std::string& m) {
+  return m != "max_slice_failure_rate" && m != "slice_failure_rate";
+}
+
+DetectorGate parse_detector_gate(const nlohmann::json& j, size_t i) {
+  DetectorGate g;
+  g.path = "config.gates[" + std::to_string(i) + "]";
+  if (!j.is_object()) throw UsageError(g.path + ": must be an object like {\"metric\": \"auc\", \"min\": 0.98}");
+  only_keys(j, {"metric", "search", "slice", "parameters", "population", "min_n", "min", "max"}, g.path);
+  parse_metric_and_bounds(j, detector_gate_metrics(), g);
+  if (whole_metric(g.metric)) {
+    for (const char* key : {"search", "slice", "parameters", "population", "min_n"}) {
+      if (j.contains(key)) throw UsageError(g.path + "." + key + ": metric " + g.metric + " takes no \"" + key + "\"");
+    }
+    return g;
+  }
+  if (j.contains("search")) g.search = string_field(j, "search", g.path);
+  if (j.contains("population")) {
+    g.population = string_field(j, "population", g.path);
+    if (g.population != "fakes" && g.population != "reals") {
+      throw UsageError(g.path + ".population: must be \"fakes\" or \"reals\", got \"" + g.population + "\"");
+    }
+  } else if (g.metric == "slice_failure_rate") {
+    g.population = "fakes";
+  }
+  if (g.metric == "max_slice_failure_rate") {
+    for (const char* key : {"slice", "parameters"}) {
+      if (j.contains(key)) throw UsageError(g.path + "." + key + ": max_slice_failure_rate takes no \"" + key + "\"");
+    }
+    g.min_n = integer_field(j, "min_n", 0, 1, g.path);
+    return g;
+  }
+  if (j.contains("min_n")) throw UsageError(g.path + ".min_n: slice_failure_rate takes no \"min_n\"");
+  if (g.search.empty()) throw UsageError(g.path + ".search: missing (e.g. \"post-processing\")");
+  g.slice = string_field(j, "slice", g.path);
+  if (j.contains("parameters")) {
+    if (!j["parameters"].is_object()) throw UsageError(g.path + ".parameters: must be an object like {\"quality\": 50}");
+    g.parameters = j["parameters"];
+  }
+  return g;
+}
+
+}  // namespace
+
+const std::vector<std::string>& detector_gate_metrics() {
+  static const std::vector<std::string> metrics = {"auc", "average_precision", "accuracy", "tpr", "fpr",
+                                                   "tpr_at_1pct_fpr", "eer", "ece", "max_slice_failure_rate",
+                                                   "slice_failure_rate"};
+  return metrics;
+}
+
+DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& j) {
+  DetectorAuditConfig c;
+  BlindSpotOptions& o = c.options;
+  o.min_slice = 20;  // the blind-spots command's default
+  if (!j.is_object()) throw UsageError("config: must be a JSON object (docs/reports.md)");
+  only_keys(j, {"n", "limit", "batch_size", "post_processing", "evasion", "latent_search", "search_steps", "search_lr",
+                "lambda_z", "gradient_free", "clusters", "examples", "min_slice", "gates"},
+            "config");
+  c.source = j;
+  c.n = integer_field(j, "n", c.n, 1, "config");
+  c.limit = integer_field(j, "limit", c.limit, 0, "config");
+  o.batch_size = integer_field(j, "batch_size", o.batch_size, 1, "config");
+  const auto& pp = object_field(j, "post_processing", "config");
+  const std::string pp_path = "config.post_processing";
+  only_keys(pp, {"jpeg", "blur", "resize", "noise", "crop", "gray"}, pp_path);
+  if (pp.contains("jpeg")) {
+    o.jpeg_qualities.clear();
+    for (double q : number_list(pp, "jpeg", {}, 1, false, 100, pp_path)) {
+      if (q != std::floor(q)) throw UsageError(pp_path + ".jpeg: qualities are integers in [1, 100]");
+      o.jpeg_qualities.push_back(static_cast<int>(q));
+    }
+  }
+  o.blur_sigmas = number_list(pp, "blur", o.blur_sigmas, 0, true, 1e6, pp_path);
+  o.resize_scales = number_list(pp, "resize", o.resize_scales, 0, true, 8, pp_path);
+  o.noise_sigmas = number_list(pp, "noise", o.noise_sigmas, 0, true, 1, pp_path);
+  o.crop_fractions = number_list(pp, "crop", o.crop_fractions, 0, true, 1, pp_path);
+  o.gray_slice = bool_field(pp, "gray", o.gray_slice, pp_path);
+  const auto& ev = object_field(j, "evasion", "config");
+  const std::string ev_path = "config.evasion";
+  only_keys(ev, {"eps_linf", "eps_l2", "samples", "pgd_steps", "square_queries", "minimal_norm"}, ev_path);
+  o.evasion_eps_linf = number_list(ev, "eps_linf", o.evasion_eps_linf, 0, true, 1, ev_path);
+  o.evasion_eps_l2 = number_list(ev, "eps_l2", o.evasion_eps_l2, 0, true, 1e6, ev_path);
+  o.evasion_samples = integer_field(ev, "samples", o.evasion_samples, 0, ev_path);
+  o.pgd_steps = integer_field(ev, "pgd_steps", o.pgd_steps, 1, ev_path);
+  o.square_queries = integer_field(ev, "square_queries", o.square_queries, 0, ev_path);
+  o.minimal_norm = bool_field(ev, "minimal_norm", o.minimal_norm, ev_path);
+  c.latent_search = integer_field(j, "latent_search", c.latent_search, 0, "config");
+  c.search_steps = integer_field(j, "search_steps", c.search_steps, 1, "config");
+  c.search_lr = positive_field(j, "search_lr", c.search_lr, false, "config");
+  c.lambda_z = positive_field(j, "lambda_z", c.lambda_z, true, "config");
+  c.gradient_free = bool_field(j, "gradient_free", c.gradient_free, "config");
+  o.clusters = integer_field(j, "clusters", o.clusters, 0, "config");
+  o.examples = integer_field(j, "examples", o.examples, 0, "config");
+  o.min_slice = integer_field(j, "min_slice", o.min_slice, 1, "config");
+  if (j.contains("gates")) {
+    if (!j["gates"].is_array()) throw UsageError("config.gates: must be a list of gates");
+    for (size_t i = 0; i < j["gates"].size(); ++i) c.gates.push_back(parse_detector_gate(j["gates"][i], i));
+  }
+  return c;
+}
+
+DetectorAuditConfig read_detector_audit_config(const std::string& path) {
+  return parse_detector_audit_config(read_config_json(path));
 }
 
 AuditConfig read_audit_config(const std::string& path) {

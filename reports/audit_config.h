@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attacks/attack.h"
+#include "detectors/blind_spots.h"
 
 namespace mirage {
 
@@ -59,5 +60,42 @@ std::unique_ptr<Attack> make_audit_attack(const AuditAttack& entry, size_t eps_i
 
 // The metrics gates may name, for messages and docs.
 const std::vector<std::string>& audit_gate_metrics();
+
+// --- The detector audit (`mirage audit detector`): the blind-spot search's settings and gates.
+
+// A threshold on a detector metric. Metrics of the whole detector (auc, average_precision,
+// accuracy, tpr, fpr, tpr_at_1pct_fpr, eer, ece); max_slice_failure_rate (the worst finding's
+// failure rate among findings with n >= min_n, optionally of one "search"); slice_failure_rate
+// (the finding of `search`, `slice` and, when given, `parameters`).
+struct DetectorGate {
+  std::string metric;
+  std::string search, slice;  // slice_failure_rate; search also narrows max_slice_failure_rate
+  nlohmann::json parameters = nlohmann::json::object();  // matched against a finding's parameters
+  std::string population;      // fakes | reals; empty = any (slice_failure_rate defaults to fakes)
+  int64_t min_n = 0;           // max_slice_failure_rate: ignore smaller findings (0 = config.min_slice)
+  bool has_min = false, has_max = false;
+  double min = 0, max = 0;
+  std::string path;  // "config.gates[1]"
+};
+
+struct DetectorAuditConfig {
+  int64_t n = 1000;      // fakes per GAN source
+  int64_t limit = 1000;  // images per data source and of the reals (0 = all)
+  BlindSpotOptions options;  // post-processing, evasion, clusters, examples, min_slice
+  int64_t latent_search = 64;  // latent codes searched (0 = off)
+  int64_t search_steps = 50;
+  double search_lr = 0.05;
+  double lambda_z = 1.0;
+  bool gradient_free = false;
+  std::vector<DetectorGate> gates;
+  nlohmann::json source;  // the config as given, for the report
+};
+
+// Throws UsageError naming the field ("config.gates[2].max: ..."); every field is optional, with
+// the defaults of `mirage blind-spots`.
+DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& config);
+DetectorAuditConfig read_detector_audit_config(const std::string& path);
+
+const std::vector<std::string>& detector_gate_metrics();
 
 }  // namespace mirage

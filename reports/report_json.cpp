@@ -52,13 +52,21 @@ void write_worst_images(const RobustnessAudit& audit, const std::string& dir) {
   }
 }
 
-nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,
-                                      const std::vector<GateResult>& gates, const ReportMetadata& meta) {
+nlohmann::json reproducibility_json(const std::vector<std::string>& command, const std::string& device, int threads,
+                                    uint64_t seed) {
   nlohmann::json versions = version_info();
   versions["opencv"] = opencv_version();
+  return {{"versions", versions}, {"command", command}, {"device", device}, {"threads", threads}, {"seed", seed}};
+}
 
-  nlohmann::json stages = nlohmann::json::array();
-  for (const auto& s : audit.stages) stages.push_back(stage_json(s));
+nlohmann::json timing_json(const StageTime& total, const std::vector<StageTime>& stages) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& s : stages) rows.push_back(stage_json(s));
+  return {{"started", total.started}, {"finished", total.finished}, {"seconds", total.seconds}, {"stages", rows}};
+}
+
+nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,
+                                      const std::vector<GateResult>& gates, const ReportMetadata& meta) {
 
   nlohmann::json results = nlohmann::json::array();
   for (size_t i = 0; i < audit.results.size(); ++i) {
@@ -126,12 +134,7 @@ nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditC
   return {
       {"schema_version", kReportSchemaVersion},
       {"kind", "robustness"},
-      {"reproducibility",
-       {{"versions", versions},
-        {"command", meta.command},
-        {"device", meta.device},
-        {"threads", meta.threads},
-        {"seed", meta.seed}}},
+      {"reproducibility", reproducibility_json(meta.command, meta.device, meta.threads, meta.seed)},
       {"model", {{"path", meta.model_path}, {"sha256", meta.model_sha256}, {"spec", meta.model_spec}}},
       {"data",
        {{"name", meta.data_name},
@@ -140,11 +143,7 @@ nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditC
         {"sha256", audit.data_sha256},
         {"identity", "sha256 of \"id<TAB>label\\n\" over the audited samples, in order"}}},
       {"config", config.source},
-      {"timing",
-       {{"started", audit.total.started},
-        {"finished", audit.total.finished},
-        {"seconds", audit.total.seconds},
-        {"stages", stages}}},
+      {"timing", timing_json(audit.total, audit.stages)},
       {"clean_accuracy", rate_json(audit.clean_accuracy)},
       {"clean_per_class", per_class_json(audit.clean_per_class, audit.class_names)},
       {"results", results},

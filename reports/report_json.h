@@ -28,6 +28,12 @@ struct ReportMetadata {
   std::string images_dir;  // where write_worst_images wrote the PNGs; empty = none written
 };
 
+// What every report records about its run: {"versions" (mirage, git revision, LibTorch, OpenCV),
+// "command", "device", "threads", "seed"}, and {"started", "finished", "seconds", "stages"}.
+nlohmann::json reproducibility_json(const std::vector<std::string>& command, const std::string& device, int threads,
+                                    uint64_t seed);
+nlohmann::json timing_json(const StageTime& total, const std::vector<StageTime>& stages);
+
 // The full report: schema_version, kind, reproducibility, model, data, config as given, timing,
 // results, curves, headline, gates and "passed".
 nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,

@@ -43,23 +43,21 @@ ValueStats value_stats(std::vector<double> v) {
   return s;
 }
 
+StageClock::StageClock(std::string name) : t0_(std::chrono::steady_clock::now()) {
+  time_.name = std::move(name);
+  time_.started = utc_now();
+}
+
+StageTime StageClock::stop() {
+  time_.finished = utc_now();
+  time_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return time_;
+}
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
-struct StageClock {
-  StageTime time;
-  Clock::time_point t0 = Clock::now();
-  explicit StageClock(std::string name) {
-    time.name = std::move(name);
-    time.started = utc_now();
-  }
-  StageTime stop() {
-    time.finished = utc_now();
-    time.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    return time;
-  }
-};
+
 
 // Batches of the first n samples, in order.
 template <typename F>

@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,6 +51,17 @@ struct StageTime {
   std::string name;
   std::string started, finished;  // ISO-8601 UTC
   double seconds = 0;
+};
+
+// Times a stage from construction to stop(): UTC start/end and seconds (steady clock).
+class StageClock {
+ public:
+  explicit StageClock(std::string name);
+  StageTime stop();
+
+ private:
+  StageTime time_;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 struct AttackEpsResult {

@@ -16,7 +16,9 @@
 
 namespace mirage {
 
-const char* robustness_schema_text();  // generated from reports/schemas/ (schema_text.cpp.in)
+// Generated from reports/schemas/ (schema_text.cpp.in).
+const char* robustness_schema_text();
+const char* detector_schema_text();
 
 namespace {
 
@@ -33,7 +35,8 @@ const CompiledSchema& compiled(const std::string& kind) {
   if (it != cache.end()) return *it->second;
   const char* text = nullptr;
   if (kind == "robustness") text = robustness_schema_text();
-  if (!text) throw UsageError("kind: '" + kind + "' is not a report kind mirage knows (robustness)");
+  if (kind == "detector") text = detector_schema_text();
+  if (!text) throw UsageError("kind: '" + kind + "' is not a report kind mirage knows (robustness, detector)");
   auto c = std::make_unique<CompiledSchema>();
   try {
     c->document = nlohmann::json::parse(text);
@@ -67,7 +70,9 @@ std::vector<std::string> validate_report(const nlohmann::json& report) {
   if (!report.is_object()) return {"$: a report must be a JSON object"};
   if (!report.contains("kind") || !report["kind"].is_string()) return {"$.kind: missing (a report names its kind)"};
   const std::string kind = report["kind"];
-  if (kind != "robustness") return {"$.kind: '" + kind + "' is not a report kind mirage knows (robustness)"};
+  if (kind != "robustness" && kind != "detector") {
+    return {"$.kind: '" + kind + "' is not a report kind mirage knows (robustness, detector)"};
+  }
   const CompiledSchema& c = compiled(kind);
   valijson::Validator validator;
   valijson::ValidationResults results;

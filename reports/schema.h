@@ -8,7 +8,7 @@
 
 namespace mirage {
 
-// The schema of a report kind ("robustness"); an unknown kind is a UsageError.
+// The schema of a report kind ("robustness", "detector"); an unknown kind is a UsageError.
 const nlohmann::json& report_schema(const std::string& kind);
 
 // Every way `report` breaks the schema of its "kind", one line each, as

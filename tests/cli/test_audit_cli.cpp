@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -146,5 +147,113 @@ TEST_CASE("audit robustness refuses bad configs naming the field, and keeps an e
   CHECK(help.out.find("robustness") != std::string::npos);
   auto detector = mirage_run("audit detector");
   CHECK(detector.exit_code == 2);
-  CHECK(detector.out.find("not yet implemented") != std::string::npos);
+  CHECK(detector.out.find("--detector is required") != std::string::npos);
+}
+
+namespace {
+
+// A DCGAN trained 30 tiny steps and a small CNN detector of its fakes, once for this file.
+struct TinyDetector {
+  std::string gan, detector;
+};
+
+const TinyDetector& tiny_detector() {
+  static mirage::test::TempDir dir;
+  static TinyDetector made;
+  if (made.detector.empty()) {
+    const std::string gan_out = dir.file("gan");
+    mirage::test::require_ok(mirage_run("train-gan --out " + gan_out +
+                                        " --steps 30 --limit 512 --batch-size 32 --g-width 8 --d-width 8 --seed 1 --quiet --threads 1"));
+    const std::string det = dir.file("det.pt");
+    mirage::test::require_ok(mirage_run("train-detector --kind cnn --fake " + gan_out + "/checkpoint" +
+                                        " --limit 600 --epochs 2 --width 8 --seed 3 --quiet --threads 1 --out " + det));
+    made.gan = gan_out + "/checkpoint";
+    made.detector = det;
+  }
+  return made;
+}
+
+// Small grids; %GATES% is replaced by the gate list.
+const char* kDetectorConfig = R"({
+  "n": 100, "limit": 100,
+  "post_processing": {"jpeg": [50], "blur": [1], "resize": [0.5], "noise": [0.1], "crop": [0.75]},
+  "evasion": {"eps_linf": ["2/255"], "eps_l2": [0.5], "samples": 16, "pgd_steps": 3, "square_queries": 20,
+              "minimal_norm": false},
+  "latent_search": 4, "search_steps": 3, "clusters": 2, "examples": 2, "min_slice": 4,
+  "gates": %GATES%
+})";
+
+std::string detector_config(const std::string& gates) {
+  std::string text = kDetectorConfig;
+  text.replace(text.find("%GATES%"), 7, gates);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("audit detector writes a report that validates; a failed gate exits 1; a bad config exits 2", "[cli][audit]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const auto& tiny = tiny_detector();
+  const std::string report = dir.file("blindspots.json");
+  const std::string args = "audit detector --detector " + tiny.detector + " --fake gan=" + tiny.gan +
+                           " --real fashion-mnist:test --quiet --threads 1 --seed 6 --out " + report;
+
+  write_text(dir.file("pass.json"), detector_config(R"([{"metric": "auc", "min": 0},
+      {"metric": "max_slice_failure_rate", "max": 1, "min_n": 50}])"));
+  auto r = mirage_run(args + " --config " + dir.file("pass.json") + " --images " + dir.file("examples"));
+  mirage::test::require_ok(r);
+  auto j = read_json(report);
+  CHECK(j["kind"] == "detector");
+  CHECK(j["schema_version"] == "1.0");
+  CHECK(j["passed"] == true);
+  CHECK(j["overall"]["n_fake"] == 100);
+  CHECK(j["overall"]["n_real"] == 100);
+  CHECK(j["detector"]["sha256"].get<std::string>().size() == 64);
+  CHECK(j["reproducibility"]["seed"] == 6);
+  const auto& findings = j["findings"];
+  REQUIRE(findings.size() >= 5);
+  std::set<std::string> searches;
+  double prev = 2;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    const auto& f = findings[i];
+    searches.insert(f["search"].get<std::string>());
+    CHECK(f["rank"].get<size_t>() == i + 1);
+    CHECK(f["severity"].get<double>() <= prev + 1e-12);  // worst first, by the Wilson lower bound
+    prev = f["severity"].get<double>();
+    CHECK(f["reproduce"].get<std::string>().rfind("mirage blind-spots --detector " + tiny.detector, 0) == 0);
+    for (const auto& e : f["examples"]) {
+      if (e.contains("image")) CHECK(fs::exists(e["image"].get<std::string>()));
+    }
+  }
+  CHECK(searches.count("post-processing") == 1);
+  CHECK(searches.count("evasion") == 1);
+  CHECK(searches.count("latent-search") == 1);
+  auto v = mirage_run("report validate " + report);
+  INFO(v.out);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("valid detector report") != std::string::npos);
+
+  // Gates no detector can pass: exit 1, the report still written and marked failed.
+  write_text(dir.file("fail.json"), detector_config(R"([{"metric": "auc", "min": 1.01},
+      {"metric": "max_slice_failure_rate", "max": 1}])"));
+  r = mirage_run(args + " --config " + dir.file("fail.json"));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  j = read_json(report);
+  CHECK(j["passed"] == false);
+  CHECK(j["gates"][0]["passed"] == false);
+  CHECK(j["gates"][0]["threshold"] == 1.01);
+  CHECK(j["gates"][1]["passed"] == true);
+
+  // A malformed threshold: exit 2 naming the field, the report left as it was.
+  write_text(dir.file("bad.json"), detector_config(R"([{"metric": "auc", "min": 0.9}, {"metric": "eer", "max": 0.2},
+      {"metric": "max_slice_failure_rate", "max": "lots"}])"));
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("bad.json")), "config.gates[2].max");
+  write_text(dir.file("typo.json"), R"({"evasion": {"pgd_step": 3}})");
+  mirage::test::check_refused(mirage_run(args + " --config " + dir.file("typo.json")), "config.evasion.pgd_step");
+  CHECK(read_json(report)["passed"] == false);
 }

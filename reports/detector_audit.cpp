@@ -1,0 +1,279 @@
+#include "reports/detector_audit.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "detectors/detector.h"
+#include "lib/atomic_file.h"
+#include "lib/error.h"
+#include "lib/hash.h"
+#include "lib/image/io.h"
+#include "lib/log.h"
+#include "lib/runtime.h"
+#include "lib/version.h"
+#include "reports/blind_spot_json.h"
+#include "reports/gates.h"
+
+namespace mirage {
+
+namespace {
+
+
+
+// A gate's parameter matches a finding's when equal, numbers compared as numbers (50 == 50.0).
+bool same_value(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    return std::fabs(x - y) <= 1e-9 * std::max(1.0, std::fabs(y));
+  }
+  return a == b;
+}
+
+bool matches(const DetectorGate& g, const Finding& f) {
+  if (!g.search.empty() && f.search != g.search) return false;
+  if (!g.population.empty() && f.population != g.population) return false;
+  if (g.metric == "max_slice_failure_rate") return true;
+  if (f.slice != g.slice) return false;
+  for (auto it = g.parameters.begin(); it != g.parameters.end(); ++it) {
+    if (!f.parameters.contains(it.key()) || !same_value(f.parameters[it.key()], it.value())) return false;
+  }
+  return true;
+}
+
+double overall_value(const std::string& metric, const DetectionMetrics& m) {
+  if (metric == "auc") return m.auc;
+  if (metric == "average_precision") return m.average_precision;
+  if (metric == "accuracy") return m.accuracy;
+  if (metric == "tpr") return m.tpr;
+  if (metric == "fpr") return m.fpr;
+  if (metric == "tpr_at_1pct_fpr") return m.tpr_at_1pct_fpr;
+  if (metric == "eer") return m.eer;
+  if (metric == "ece") return m.ece;
+  throw InternalError("no detector metric '" + metric + "'");
+}
+
+// The shortest text that reads back as `d` ("1", "0.1", "0.0039215686274509803").
+std::string number(double d) {
+  char text[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, d);
+    if (std::strtod(text, nullptr) == d) break;
+  }
+  return text;
+}
+
+// The `mirage blind-spots` flags that rerun only this finding's slice: every sweep off but its
+// own, findings of any size kept. (Noise slices draw their noise per sweep position, so a noise
+// slice's images differ from the audit's in the noise itself, not in its sigma.)
+std::string slice_command(const Finding& f, const DetectorAuditConfig& c, const DetectorReportMetadata& meta, int rank) {
+  std::string cmd = "mirage blind-spots --detector " + meta.detector_path;
+  std::string real = "none";
+  for (const auto& s : meta.sources) {
+    if (s.value("name", "") == "real" && s.value("kind", "") == "images") real = s.value("spec", "none");
+    else cmd += " --fake " + s.value("spec", "");
+  }
+  cmd += " --real " + real + " --seed " + std::to_string(meta.seed) + " --n " + std::to_string(c.n) + " --limit " +
+         std::to_string(c.limit) + " --examples " + std::to_string(c.options.examples) + " --min-slice 1";
+  std::string jpeg = "none", blur = "none", resize = "none", noise = "none", crop = "none", linf = "none", l2 = "none";
+  std::string extra = " --no-minimal --square-queries 0";
+  int64_t latent = 0, clusters = 0, evasion_samples = 0;
+  const auto& p = f.parameters;
+  if (f.search == "post-processing") {
+    if (f.slice == "jpeg" && p.contains("quality")) jpeg = p["quality"].dump();
+    if (f.slice == "blur" && p.contains("sigma")) blur = number(p["sigma"].get<double>());
+    if (f.slice == "resize" && p.contains("scale")) resize = number(p["scale"].get<double>());
+    if (f.slice == "noise" && p.contains("sigma")) noise = number(p["sigma"].get<double>());
+    if (f.slice == "crop" && p.contains("fraction")) crop = number(p["fraction"].get<double>());
+  } else if (f.search == "evasion") {
+    evasion_samples = c.options.evasion_samples;
+    const std::string norm = p.value("norm", "");
+    if (f.slice.rfind("minimal-", 0) == 0) {
+      extra = " --square-queries 0";
+    } else if (p.contains("eps")) {
+      (norm == "l2" ? l2 : linf) = number(p["eps"].get<double>());
+      if (f.slice.rfind("square-", 0) == 0) extra = " --no-minimal --square-queries " + std::to_string(c.options.square_queries);
+    }
+    extra += " --pgd-steps " + std::to_string(c.options.pgd_steps);
+  } else if (f.search == "latent-cluster") {
+    clusters = c.options.clusters;
+  } else if (f.search == "latent-search") {
+    latent = c.latent_search;
+    extra += " --search-steps " + std::to_string(c.search_steps) + " --search-lr " + number(c.search_lr) + " --lambda-z " +
+             number(c.lambda_z) + (c.gradient_free ? " --gradient-free" : "");
+  }
+  cmd += " --jpeg " + jpeg + " --blur " + blur + " --resize " + resize + " --noise " + noise + " --crop " + crop +
+         " --eps-linf " + linf + " --eps-l2 " + l2 + " --evasion-samples " + std::to_string(evasion_samples) +
+         " --latent-search " + std::to_string(latent) + " --clusters " + std::to_string(clusters) + extra +
+         " --out blind-spot-" + std::to_string(rank);
+  return cmd;
+}
+
+}  // namespace
+
+DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
+                                 const PostProcessing& post, uint64_t seed, const ExtraSearch& extra,
+                                 const std::function<void(const std::string&)>& progress) {
+  DetectorAudit audit;
+  StageClock total("total");
+  audit.threshold = detector.threshold();
+  if (!data.fakes.defined() || data.fakes.size(0) == 0) throw UsageError("the detector audit needs fakes");
+  if (!data.reals.defined() || data.reals.size(0) == 0) {
+    throw UsageError("the detector audit needs reals (--real): AUC and the gates compare reals with fakes");
+  }
+  std::string identity;
+  for (const auto& id : data.fake_ids) identity += id + "\t1\n";
+  for (const auto& id : data.real_ids) identity += id + "\t0\n";
+  audit.data_sha256 = sha256_hex(identity);
+
+  StageClock scoring("scoring");
+  DetectorScores scores;
+  for (double p : score_images(detector, data.fakes, config.options.batch_size)) {
+    scores.p_fake.push_back(p);
+    scores.label.push_back(1);
+  }
+  for (double p : score_images(detector, data.reals, config.options.batch_size)) {
+    scores.p_fake.push_back(p);
+    scores.label.push_back(0);
+  }
+  audit.overall = detection_metrics(scores, audit.threshold);
+  audit.stages.push_back(scoring.stop());
+
+  StageClock slices("slices");
+  BlindSpotOptions options = config.options;
+  options.seed = derive_seed(seed, "blind-spots");
+  audit.blind_spots = search_blind_spots(detector, data, options, post, progress);
+  audit.stages.push_back(slices.stop());
+  if (extra) {
+    StageClock search("latent-search");
+    audit.found_images = extra(audit.blind_spots);
+    audit.stages.push_back(search.stop());
+  }
+  audit.total = total.stop();
+  return audit;
+}
+
+std::vector<DetectorGateResult> evaluate_detector_gates(const DetectorAuditConfig& config, const DetectorAudit& audit) {
+  std::vector<DetectorGateResult> out;
+  for (const auto& gate : config.gates) {
+    DetectorGateResult base;
+    base.gate = gate;
+    if (gate.metric == "max_slice_failure_rate") {
+      const int64_t min_n = gate.min_n > 0 ? gate.min_n : config.options.min_slice;
+      base.value = 0;
+      int64_t rank = 0;
+      for (const auto& f : audit.blind_spots.findings) {
+        ++rank;
+        if (f.n < min_n || !matches(gate, f)) continue;
+        if (base.finding_rank == 0 || f.rate > base.value) {
+          base.value = f.rate;
+          base.finding_rank = rank;
+        }
+      }
+    } else if (gate.metric == "slice_failure_rate") {
+      base.found = false;
+      int64_t rank = 0;
+      for (const auto& f : audit.blind_spots.findings) {
+        ++rank;
+        if (!matches(gate, f)) continue;
+        base.found = true;
+        base.value = f.rate;
+        base.finding_rank = rank;
+        break;
+      }
+    } else {
+      base.value = overall_value(gate.metric, audit.overall);
+    }
+    for (int bound = 0; bound < 2; ++bound) {
+      if (bound == 0 && !gate.has_min) continue;
+      if (bound == 1 && !gate.has_max) continue;
+      DetectorGateResult g = base;
+      g.op = bound == 0 ? ">=" : "<=";
+      g.threshold = bound == 0 ? gate.min : gate.max;
+      // A slice the audit did not see cannot be shown to pass.
+      g.passed = g.found && (bound == 0 ? g.value >= g.threshold : g.value <= g.threshold);
+      out.push_back(g);
+    }
+  }
+  return out;
+}
+
+bool all_passed(const std::vector<DetectorGateResult>& gates) {
+  for (const auto& g : gates) {
+    if (!g.passed) return false;
+  }
+  return true;
+}
+
+nlohmann::json detector_report_json(const DetectorAudit& audit, const BlindSpotData& data,
+                                    const DetectorAuditConfig& config, const std::vector<DetectorGateResult>& gates,
+                                    const DetectorReportMetadata& meta) {
+
+  if (!meta.image_dir.empty()) ensure_directory(meta.image_dir);
+  nlohmann::json findings =
+      findings_json(audit.blind_spots, data, audit.found_images, meta.sources, meta.image_dir, meta.image_prefix);
+  for (size_t i = 0; i < findings.size(); ++i) {
+    const Finding& f = audit.blind_spots.findings[i];
+    findings[i]["severity"] = f.ci_low;
+    findings[i]["reproduce"] = slice_command(f, config, meta, static_cast<int>(i + 1));
+  }
+
+  nlohmann::json gate_rows = nlohmann::json::array();
+  for (const auto& g : gates) {
+    nlohmann::json row = {{"metric", g.gate.metric},
+                          {"op", g.op},
+                          {"threshold", g.threshold},
+                          {"value", g.found ? nlohmann::json(g.value) : nlohmann::json(nullptr)},
+                          {"finding_rank", g.finding_rank > 0 ? nlohmann::json(g.finding_rank) : nlohmann::json(nullptr)},
+                          {"passed", g.passed}};
+    if (!g.gate.search.empty()) row["search"] = g.gate.search;
+    if (!g.gate.slice.empty()) row["slice"] = g.gate.slice;
+    if (!g.gate.population.empty()) row["population"] = g.gate.population;
+    if (g.gate.metric == "slice_failure_rate") row["parameters"] = g.gate.parameters;
+    if (g.gate.metric == "max_slice_failure_rate") {
+      row["min_n"] = g.gate.min_n > 0 ? g.gate.min_n : config.options.min_slice;
+    }
+    gate_rows.push_back(row);
+  }
+
+  const auto& m = audit.overall;
+  const auto& b = audit.blind_spots;
+  return {
+      {"schema_version", kReportSchemaVersion},
+      {"kind", "detector"},
+      {"reproducibility", reproducibility_json(meta.command, meta.device, meta.threads, meta.seed)},
+      {"detector", {{"path", meta.detector_path}, {"sha256", meta.detector_sha256}, {"spec", meta.detector_spec}}},
+      {"data",
+       {{"sources", meta.sources},
+        {"n_real", b.n_reals},
+        {"n_fake", b.n_fakes},
+        {"class_names", data.class_names},
+        {"sha256", audit.data_sha256},
+        {"identity", "sha256 of \"id<TAB>label\\n\" over the fakes (label 1) then the reals (label 0), in order"}}},
+      {"config", config.source},
+      {"timing", timing_json(audit.total, audit.stages)},
+      {"overall",
+       {{"n_real", m.n_real},
+        {"n_fake", m.n_fake},
+        {"threshold", audit.threshold},
+        {"auc", m.auc},
+        {"average_precision", m.average_precision},
+        {"accuracy", m.accuracy},
+        {"tpr", m.tpr},
+        {"fpr", m.fpr},
+        {"tpr_at_1pct_fpr", m.tpr_at_1pct_fpr},
+        {"eer", m.eer},
+        {"ece", m.ece},
+        {"fakes_called_real", failure_rate_json(b.misses, b.n_fakes)},
+        {"reals_called_fake", failure_rate_json(b.false_alarms, b.n_reals)}}},
+      {"findings", findings},
+      {"gates", gate_rows},
+      {"passed", all_passed(gates)},
+  };
+}
+
+}  // namespace mirage

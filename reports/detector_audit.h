@@ -1,0 +1,78 @@
+// reports/detector_audit.h — the detector audit: a detector's overall metrics at its stored
+// threshold (detectors/evaluate.h) and its blind spots (detectors/blind_spots.h), gated for CI.
+// Plain structs out; detector_report_json shapes the versioned report
+// (reports/schemas/detector.schema.json, docs/reports.md).
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "detectors/blind_spots.h"
+#include "detectors/evaluate.h"
+#include "reports/audit_config.h"
+#include "reports/report_json.h"
+#include "reports/robustness_audit.h"
+
+namespace mirage {
+
+struct DetectorAudit {
+  double threshold = 0.5;
+  DetectionMetrics overall;   // reals vs every fake, unprocessed
+  BlindSpotReport blind_spots;  // findings ranked worst first
+  at::Tensor found_images;    // the latent search's finds (undefined when it did not run)
+  std::string data_sha256;    // over "id\t<0 real|1 fake>\n" of every image, fakes then reals
+  std::vector<StageTime> stages;  // scoring, slices, then the extra search when given
+  StageTime total;
+};
+
+// A search the caller adds after the slices (the latent search needs the GAN, which the data
+// does not carry): adds its findings to the report, returns the images it found (or undefined).
+using ExtraSearch = std::function<at::Tensor(BlindSpotReport& report)>;
+
+// Scores every image, computes the overall metrics (needs reals and fakes) and runs the
+// blind-spot search of `config`. Random choices come from derive_seed(seed, "blind-spots").
+DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
+                                 const PostProcessing& post, uint64_t seed, const ExtraSearch& extra = {},
+                                 const std::function<void(const std::string&)>& progress = {});
+
+struct DetectorGateResult {
+  DetectorGate gate;
+  std::string op;  // ">=" or "<="
+  double threshold = 0;
+  bool found = true;  // false: no finding matched (value null, the gate fails)
+  double value = 0;
+  int64_t finding_rank = 0;  // the finding the value comes from (1 = worst); 0 = none
+  bool passed = false;
+};
+
+// One result per bound of each gate, in config order. max_slice_failure_rate is the largest rate
+// among findings with n >= min_n (config.min_slice when the gate gives none), 0 when none is
+// that large; slice_failure_rate the rate of the first (worst) finding that matches.
+std::vector<DetectorGateResult> evaluate_detector_gates(const DetectorAuditConfig& config, const DetectorAudit& audit);
+bool all_passed(const std::vector<DetectorGateResult>& gates);
+
+// What the audit does not know about its inputs.
+struct DetectorReportMetadata {
+  std::vector<std::string> command;
+  std::string device = "cpu";
+  int threads = 1;
+  uint64_t seed = 0;
+  std::string detector_path, detector_sha256;
+  nlohmann::json detector_spec = nlohmann::json::object();
+  nlohmann::json sources = nlohmann::json::array();  // {"name", "spec", "kind", "n"}
+  std::vector<std::string> class_names;
+  std::string image_dir, image_prefix;  // where example PNGs go, how the report names them; empty = none
+};
+
+// The full report: schema_version, kind "detector", reproducibility, detector, data, config as
+// given, timing, overall, findings (worst first, with examples and reproduce commands), gates,
+// passed. Writes the example images when meta.image_dir is set.
+nlohmann::json detector_report_json(const DetectorAudit& audit, const BlindSpotData& data,
+                                    const DetectorAuditConfig& config, const std::vector<DetectorGateResult>& gates,
+                                    const DetectorReportMetadata& meta);
+
+}  // namespace mirage
