@@ -13,20 +13,6 @@ using namespace mirage;
 
 namespace {
 
-// Wraps a model so that any forward pass with grad mode on, or on an input that requires grad,
-// is recorded; its outputs are detached, so a backward through them would throw.
-struct GradFreeModel {
-  std::shared_ptr<int64_t> violations = std::make_shared<int64_t>(0);
-  FunctionModel model;
-  explicit GradFreeModel(Model& inner)
-      : model(
-            [&inner, v = violations](const at::Tensor& x) {
-              if (torch::GradMode::is_enabled() || x.requires_grad()) ++*v;
-              return inner.logits(x).detach();
-            },
-            inner.spec(), inner.device()) {}
-};
-
 
 // A fixed sign pattern over the 64 pixels.
 torch::Tensor sign_pattern() {
@@ -46,7 +32,7 @@ AttackResult run_seeded(const std::string& name, const nlohmann::json& params, u
 TEST_CASE("black-box attacks never use a gradient and report exactly the queries the model saw",
           "[attacks][blackbox][square][hsj]") {
   test::CorrectToyBatch f;
-  GradFreeModel guarded(*f.model);
+  test::GradFreeModel guarded(*f.model);
   QueryCountingModel counter(guarded.model);
   auto [name, params] = GENERATE(table<std::string, nlohmann::json>({
       {"square", {{"norm", "linf"}, {"eps", 0.05}, {"queries", 150}, {"restarts", 2}}},

@@ -90,19 +90,6 @@ struct Evasion {
   }
 };
 
-// Records any forward with grad mode on or on an input that requires grad; outputs detached.
-struct GradFreeModel {
-  std::shared_ptr<int64_t> violations = std::make_shared<int64_t>(0);
-  FunctionModel model;
-  explicit GradFreeModel(Model& inner)
-      : model(
-            [&inner, v = violations](const at::Tensor& x) {
-              if (torch::GradMode::is_enabled() || x.requires_grad()) ++*v;
-              return inner.logits(x).detach();
-            },
-            inner.spec(), inner.device()) {}
-};
-
 double fraction(const torch::Tensor& b) { return b.to(torch::kDouble).mean().item<double>(); }
 
 }  // namespace
@@ -247,7 +234,7 @@ TEST_CASE("detector evasion: the search lowers a detector's fake score below its
 TEST_CASE("the NES search evades from outputs alone and counts every query", "[latent]") {
   Evasion ev;
   auto verdict = toy_verdict(ev.w, ev.b);
-  GradFreeModel guarded(verdict);
+  test::GradFreeModel guarded(verdict);
   QueryCountingModel counter(guarded.model);
   const int64_t n = 16;
   auto labels = torch::ones({n}, torch::kLong);

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <memory>
+
 #include "attacks/attack.h"
 #include "lib/model.h"
 
@@ -73,5 +75,19 @@ inline void check_box_and_ball(const AttackResult& r, const std::string& norm, d
     CHECK(r.l2.max().item<double>() <= eps * (1 + 1e-5));
   }
 }
+
+// Wraps a model so that any forward pass with grad mode on, or on an input that requires grad,
+// is recorded; its outputs are detached, so a backward through them would throw.
+struct GradFreeModel {
+  std::shared_ptr<int64_t> violations = std::make_shared<int64_t>(0);
+  FunctionModel model;
+  explicit GradFreeModel(Model& inner)
+      : model(
+            [&inner, v = violations](const at::Tensor& x) {
+              if (torch::GradMode::is_enabled() || x.requires_grad()) ++*v;
+              return inner.logits(x).detach();
+            },
+            inner.spec(), inner.device()) {}
+};
 
 }  // namespace mirage::test

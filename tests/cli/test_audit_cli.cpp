@@ -47,11 +47,13 @@ const char* kConfig = R"({
   "gates": [{"metric": "clean_accuracy", "min": %MIN%}]
 })";
 
-std::string config_with_min(const std::string& min) {
-  std::string text = kConfig;
-  text.replace(text.find("%MIN%"), 5, min);
+// `text` with its one `key` (e.g. "%MIN%") replaced by `value`.
+std::string fill_in(std::string text, const std::string& key, const std::string& value) {
+  text.replace(text.find(key), key.size(), value);
   return text;
 }
+
+std::string config_with_min(const std::string& min) { return fill_in(kConfig, "%MIN%", min); }
 
 }  // namespace
 
@@ -183,11 +185,7 @@ const char* kDetectorConfig = R"({
   "gates": %GATES%
 })";
 
-std::string detector_config(const std::string& gates) {
-  std::string text = kDetectorConfig;
-  text.replace(text.find("%GATES%"), 7, gates);
-  return text;
-}
+std::string detector_config(const std::string& gates) { return fill_in(kDetectorConfig, "%GATES%", gates); }
 
 }  // namespace
 
