@@ -14,7 +14,7 @@ class Fgsm final : public Attack {
   explicit Fgsm(FgsmOptions options) : options_(options) {}
   AttackResult run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) override;
   std::string name() const override { return "fgsm"; }
-  nlohmann::json options_json() const override { return {{"eps", options_.eps}}; }
+  nlohmann::json options_json() const override { return {{"norm", "linf"}, {"eps", options_.eps}}; }  // Linf only
 
  private:
   FgsmOptions options_;

@@ -23,6 +23,51 @@ nlohmann::json stage_json(const StageTime& t) {
   return {{"name", t.name}, {"started", t.started}, {"finished", t.finished}, {"seconds", t.seconds}};
 }
 
+// The per-sample records, one array per field (a report of 10k samples stays small and diffable).
+nlohmann::json samples_json(const RobustnessAudit& audit) {
+  nlohmann::json index = nlohmann::json::array(), id = nlohmann::json::array(), label = nlohmann::json::array(),
+                 clean_pred = nlohmann::json::array(), clean_correct = nlohmann::json::array();
+  for (const auto& s : audit.samples) {
+    index.push_back(s.index);
+    id.push_back(s.id);
+    label.push_back(s.label);
+    clean_pred.push_back(s.clean_pred);
+    clean_correct.push_back(s.clean_correct);
+  }
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t r = 0; r < audit.results.size(); ++r) {
+    nlohmann::json correct = nlohmann::json::array(), adv_pred = nlohmann::json::array(),
+                   linf = nlohmann::json::array(), l2 = nlohmann::json::array(), queries = nlohmann::json::array();
+    for (const auto& s : audit.samples) {
+      const SampleOutcome& o = s.outcomes.at(r);
+      correct.push_back(o.correct);
+      adv_pred.push_back(o.adv_pred);
+      linf.push_back(o.linf);
+      l2.push_back(o.l2);
+      queries.push_back(o.queries);
+    }
+    results.push_back({{"attack", audit.results[r].attack},
+                       {"eps_text", audit.results[r].eps_text},
+                       {"correct", correct},
+                       {"adv_pred", adv_pred},
+                       {"linf", linf},
+                       {"l2", l2},
+                       {"queries", queries}});
+  }
+  return {{"index", index},           {"id", id},
+          {"label", label},           {"clean_pred", clean_pred},
+          {"clean_correct", clean_correct}, {"results", results}};
+}
+
+nlohmann::json shard_json(const RobustnessAudit& audit) {
+  if (!audit.shard.sharded()) return nullptr;
+  return {{"index", audit.shard.index},
+          {"count", audit.shard.count},
+          {"first", audit.first},
+          {"end", audit.end},
+          {"total_n", audit.total_n}};
+}
+
 nlohmann::json per_class_json(const std::vector<Rate>& rates, const std::vector<std::string>& names) {
   nlohmann::json out = nlohmann::json::array();
   for (size_t c = 0; c < rates.size(); ++c) {
@@ -35,10 +80,14 @@ nlohmann::json per_class_json(const std::vector<Rate>& rates, const std::vector<
 
 }  // namespace
 
-std::string worst_image_name(size_t result, size_t rank, bool adversarial) {
-  char name[64];
+std::string worst_image_name(size_t result, size_t rank, bool adversarial, const Shard& shard) {
+  char name[96];
   std::snprintf(name, sizeof(name), "result%02zu_worst%02zu_%s.png", result, rank, adversarial ? "adv" : "clean");
-  return name;
+  if (!shard.sharded()) return name;
+  char prefix[64];
+  std::snprintf(prefix, sizeof(prefix), "shard%02lld-of-%02lld_", static_cast<long long>(shard.index),
+                static_cast<long long>(shard.count));
+  return prefix + std::string(name);
 }
 
 void write_worst_images(const RobustnessAudit& audit, const std::string& dir) {
@@ -46,8 +95,9 @@ void write_worst_images(const RobustnessAudit& audit, const std::string& dir) {
   for (size_t r = 0; r < audit.results.size(); ++r) {
     const auto& worst = audit.results[r].worst;
     for (size_t w = 0; w < worst.size(); ++w) {
-      write_image(dir + "/" + worst_image_name(r, w, false), worst[w].clean, 95, 16);
-      write_image(dir + "/" + worst_image_name(r, w, true), worst[w].adversarial, 95, 16);
+      if (!worst[w].clean.defined() || !worst[w].adversarial.defined()) continue;
+      write_image(dir + "/" + worst_image_name(r, w, false, audit.shard), worst[w].clean, 95, 16);
+      write_image(dir + "/" + worst_image_name(r, w, true, audit.shard), worst[w].adversarial, 95, 16);
     }
   }
 }
@@ -77,9 +127,11 @@ nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditC
       nlohmann::json row = {{"index", e.index},           {"id", e.id},         {"label", e.label},
                             {"clean_pred", e.clean_pred}, {"adv_pred", e.adv_pred}, {"margin", e.margin},
                             {"linf", e.linf},             {"l2", e.l2}};
-      if (!meta.images_dir.empty()) {
-        row["images"] = {{"clean", meta.images_dir + "/" + worst_image_name(i, w, false)},
-                         {"adversarial", meta.images_dir + "/" + worst_image_name(i, w, true)}};
+      if (!e.clean_image.empty() || !e.adversarial_image.empty()) {
+        row["images"] = {{"clean", e.clean_image}, {"adversarial", e.adversarial_image}};
+      } else if (!meta.images_dir.empty()) {
+        row["images"] = {{"clean", meta.images_dir + "/" + worst_image_name(i, w, false, audit.shard)},
+                         {"adversarial", meta.images_dir + "/" + worst_image_name(i, w, true, audit.shard)}};
       }
       worst.push_back(row);
     }
@@ -143,6 +195,7 @@ nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditC
         {"sha256", audit.data_sha256},
         {"identity", "sha256 of \"id<TAB>label\\n\" over the audited samples, in order"}}},
       {"config", config.source},
+      {"shard", shard_json(audit)},
       {"timing", timing_json(audit.total, audit.stages)},
       {"clean_accuracy", rate_json(audit.clean_accuracy)},
       {"clean_per_class", per_class_json(audit.clean_per_class, audit.class_names)},
@@ -151,6 +204,7 @@ nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditC
       {"headline", headline},
       {"gates", gate_rows},
       {"passed", all_passed(gates)},
+      {"samples", samples_json(audit)},
   };
 }
 

@@ -34,14 +34,19 @@ nlohmann::json reproducibility_json(const std::vector<std::string>& command, con
                                     uint64_t seed);
 nlohmann::json timing_json(const StageTime& total, const std::vector<StageTime>& stages);
 
-// The full report: schema_version, kind, reproducibility, model, data, config as given, timing,
-// results, curves, headline, gates and "passed".
+// The full report: schema_version, kind, reproducibility, model, data, config as given, shard
+// (null, or {index, count, first, end, total_n}), timing, results, curves, headline, gates,
+// "passed", and "samples": every per-sample record, columnar ({"index": [...], "id": [...],
+// "label", "clean_pred", "clean_correct", "results": [{"correct", "adv_pred", "linf", "l2",
+// "queries"} per result]}), from which reports/merge.h rebuilds the audit.
 nlohmann::json robustness_report_json(const RobustnessAudit& audit, const AuditConfig& config,
                                       const std::vector<GateResult>& gates, const ReportMetadata& meta);
 
-// File names (in the images folder) of worst example `rank` of result `result`: clean and adversarial.
-std::string worst_image_name(size_t result, size_t rank, bool adversarial);
-// Writes every worst example's clean/adversarial pair as 16-bit PNGs into `dir` (created).
+// File names (in the images folder) of worst example `rank` of result `result`: clean and
+// adversarial; a shard's names start "shardII-of-NN_", so the shards of one audit can share a folder.
+std::string worst_image_name(size_t result, size_t rank, bool adversarial, const Shard& shard = {});
+// Writes every worst example's clean/adversarial pair as 16-bit PNGs into `dir` (created); examples
+// read back from a report (no tensors) are skipped.
 void write_worst_images(const RobustnessAudit& audit, const std::string& dir);
 
 }  // namespace mirage

@@ -16,6 +16,7 @@
 #include "reports/report_json.h"
 #include "reports/robustness_audit.h"
 #include "reports/schema.h"
+#include "tests/reports/toy_audit.h"
 #include "tests/test_util.h"
 
 using mirage::test::message_of;
@@ -23,45 +24,11 @@ using nlohmann::json;
 
 namespace {
 
-// 1x4x4 images; the model says class 1 iff the image's mean is above 0.5 (logits +-20 (m - 0.5)).
-// Sample i sits at distance d_i from 0.5 (its label's side), on a zero-mean checkerboard of
-// +-0.05, so an Linf attack of radius eps moves the mean by at most eps: it breaks exactly the
-// samples with d_i < eps, and the optimum is reachable (no pixel meets the [0,1] box).
-constexpr int64_t kN = 64;
-
-double distance(int64_t i) { return 0.005 + 0.2 * static_cast<double>(i / 2) / 31.0; }
-
-std::shared_ptr<mirage::Dataset> toy_data() {
-  auto images = torch::empty({kN, 1, 4, 4});
-  auto labels = torch::empty({kN}, torch::kLong);
-  auto checker = torch::tensor({1.0f, -1.0f, 1.0f, -1.0f, -1.0f, 1.0f, -1.0f, 1.0f, 1.0f, -1.0f, 1.0f, -1.0f, -1.0f,
-                                1.0f, -1.0f, 1.0f}).view({1, 4, 4}) * 0.05f;
-  for (int64_t i = 0; i < kN; ++i) {
-    const double side = i % 2 ? 1.0 : -1.0;
-    images[i] = checker + static_cast<float>(0.5 + side * distance(i));
-    labels[i] = i % 2;
-  }
-  mirage::DatasetInfo info;
-  info.name = "toy";
-  info.channels = 1;
-  info.height = info.width = 4;
-  info.num_classes = 2;
-  info.class_names = {"dark", "light"};
-  return std::make_shared<mirage::TensorDataset>(images, labels, info);
-}
-
-mirage::FunctionModel toy_model() {
-  mirage::ModelSpec spec;
-  spec.channels = 1;
-  spec.height = spec.width = 4;
-  spec.num_classes = 2;
-  return mirage::FunctionModel(
-      [](const at::Tensor& x) {
-        auto m = x.mean({1, 2, 3}) - 0.5;
-        return torch::stack({-20 * m, 20 * m}, 1);
-      },
-      spec, c10::Device(c10::kCPU));
-}
+using mirage::test::distance;
+using mirage::test::kN;
+using mirage::test::toy_data;
+using mirage::test::toy_meta;
+using mirage::test::toy_model;
 
 json base_config() {
   return json::parse(R"({
@@ -71,15 +38,6 @@ json base_config() {
     "gates": [{"metric": "robust_accuracy", "attack": "pgd", "eps": "8/255", "min": 0.5},
               {"metric": "clean_accuracy", "min": 0.85}]
   })");
-}
-
-mirage::ReportMetadata toy_meta() {
-  mirage::ReportMetadata meta;
-  meta.command = {"test"};
-  meta.model_path = "toy";
-  meta.model_sha256 = mirage::sha256_hex(std::string("toy"));
-  meta.data_name = "toy";
-  return meta;
 }
 
 // The config error for `config`, which must be a UsageError.
@@ -196,7 +154,7 @@ TEST_CASE("robust accuracy follows the closed form and never rises with eps", "[
   REQUIRE(audit.samples.size() == static_cast<size_t>(kN));
   for (size_t r = 0; r < audit.results.size(); ++r) {
     int64_t robust = 0;
-    for (const auto& s : audit.samples) robust += s.adv_correct.at(r);
+    for (const auto& s : audit.samples) robust += s.outcomes.at(r).correct;
     CHECK(robust == audit.results[r].robust_accuracy.count);
   }
   CHECK(audit.stages.size() == 5);
