@@ -115,6 +115,45 @@ std::string slice_command(const Finding& f, const DetectorAuditConfig& c, const 
 
 }  // namespace
 
+std::vector<RocPoint> roc_curve(const std::vector<double>& scores, const std::vector<int>& labels, size_t max_points) {
+  if (scores.size() != labels.size()) {
+    throw InputError("roc_curve: " + std::to_string(scores.size()) + " scores but " + std::to_string(labels.size()) +
+                     " labels");
+  }
+  const int64_t positives = std::count(labels.begin(), labels.end(), 1);
+  const int64_t negatives = static_cast<int64_t>(labels.size()) - positives;
+  if (positives == 0 || negatives == 0) {
+    throw InputError("roc_curve: needs both classes, got " + std::to_string(positives) + " positives and " +
+                     std::to_string(negatives) + " negatives");
+  }
+  std::vector<size_t> order(scores.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  // Lowering the threshold past each group of tied scores adds the whole group at once.
+  std::vector<RocPoint> full = {{0.0, 0.0}};
+  int64_t tp = 0, fp = 0;
+  for (size_t start = 0; start < order.size();) {
+    size_t end = start;
+    for (; end < order.size() && scores[order[end]] == scores[order[start]]; ++end) (labels[order[end]] == 1 ? tp : fp)++;
+    full.push_back({static_cast<double>(fp) / static_cast<double>(negatives),
+                    static_cast<double>(tp) / static_cast<double>(positives)});
+    start = end;
+  }
+  max_points = std::max<size_t>(max_points, 4);
+  if (full.size() <= max_points) return full;
+  // Greedy thinning: keep a vertex when skipping it would make the chord from the last kept one
+  // longer than `step`. Two consecutive kept stretches then add up to more than `step`, and the
+  // curve's L1 length is at most 2, which bounds the count by max_points.
+  const double step = 4.0 / static_cast<double>(max_points - 3);
+  auto l1 = [](const RocPoint& a, const RocPoint& b) { return std::fabs(b.fpr - a.fpr) + std::fabs(b.tpr - a.tpr); };
+  std::vector<RocPoint> out = {full.front()};
+  for (size_t i = 1; i + 1 < full.size(); ++i) {
+    if (l1(out.back(), full[i + 1]) > step) out.push_back(full[i]);
+  }
+  out.push_back(full.back());
+  return out;
+}
+
 DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
                                  const PostProcessing& post, uint64_t seed, const ExtraSearch& extra,
                                  const std::function<void(const std::string&)>& progress) {
@@ -141,6 +180,7 @@ DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, 
     scores.label.push_back(0);
   }
   audit.overall = detection_metrics(scores, audit.threshold);
+  audit.roc = roc_curve(scores.p_fake, scores.label);
   audit.stages.push_back(scoring.stop());
 
   StageClock slices("slices");
@@ -242,6 +282,8 @@ nlohmann::json detector_report_json(const DetectorAudit& audit, const BlindSpotD
 
   const auto& m = audit.overall;
   const auto& b = audit.blind_spots;
+  nlohmann::json roc = nlohmann::json::array();
+  for (const auto& p : audit.roc) roc.push_back({{"fpr", p.fpr}, {"tpr", p.tpr}});
   return {
       {"schema_version", kReportSchemaVersion},
       {"kind", "detector"},
@@ -269,7 +311,8 @@ nlohmann::json detector_report_json(const DetectorAudit& audit, const BlindSpotD
         {"eer", m.eer},
         {"ece", m.ece},
         {"fakes_called_real", failure_rate_json(b.misses, b.n_fakes)},
-        {"reals_called_fake", failure_rate_json(b.false_alarms, b.n_reals)}}},
+        {"reals_called_fake", failure_rate_json(b.false_alarms, b.n_reals)},
+        {"roc", roc}}},
       {"findings", findings},
       {"gates", gate_rows},
       {"passed", all_passed(gates)},

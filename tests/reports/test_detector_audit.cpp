@@ -13,59 +13,14 @@
 #include "reports/audit_config.h"
 #include "reports/detector_audit.h"
 #include "reports/schema.h"
+#include "tests/reports/toy_detector.h"
 #include "tests/test_util.h"
 
+using mirage::test::BrightnessDetector;
 using mirage::test::message_of;
 using nlohmann::json;
 
 namespace {
-
-// Brightness is the detector's only cue: logit 20 (mean - 0.5), threshold 0.5.
-class BrightnessDetector final : public mirage::Detector {
- public:
-  BrightnessDetector()
-      : spec_(mirage::detector_spec(1, 8, info_)),
-        model_([this](const at::Tensor& x) {
-          auto z = logit(x);
-          return torch::stack({-0.5 * z, 0.5 * z}, 1);
-        }, spec_, torch::kCPU) {
-    info_.kind = "cnn";
-    info_.threshold = 0.5;
-  }
-  at::Tensor p_fake(const at::Tensor& x) override { return torch::sigmoid(logit(x)); }
-  at::Tensor logit(const at::Tensor& x) override { return 20 * (x.mean({1, 2, 3}) - 0.5); }
-  const mirage::DetectorInfo& info() const override { return info_; }
-  const mirage::ModelSpec& spec() const override { return spec_; }
-  c10::Device device() const override { return torch::kCPU; }
-  mirage::Model& model() override { return model_; }
-
- private:
-  mirage::DetectorInfo info_;
-  mirage::ModelSpec spec_;
-  mirage::FunctionModel model_;
-};
-
-// 200 fakes of classes 0..3 (bright at 0.7, except class 3 at 0.3: called real), 200 dark reals.
-mirage::BlindSpotData toy_data() {
-  torch::manual_seed(5);
-  mirage::BlindSpotData d;
-  auto classes = torch::arange(200, torch::kInt64).remainder(4);
-  auto level = torch::where(classes == 3, torch::full({200}, 0.3), torch::full({200}, 0.7));
-  d.fakes = (level.view({200, 1, 1, 1}) + 0.04 * (torch::rand({200, 1, 8, 8}) - 0.5)).to(torch::kFloat32);
-  d.fake_classes = classes;
-  // Seeds as fake_seed makes them: anywhere in 64 bits, beyond int64 (the schema must take them).
-  for (int64_t i = 0; i < 200; ++i) {
-    const uint64_t seed = 18000000000000000000ULL + static_cast<uint64_t>(i);
-    d.fake_ids.push_back("gan:seed:" + std::to_string(seed));
-    d.fake_sources.push_back("gan");
-    d.fake_seeds.push_back(seed);
-  }
-  d.reals = (0.3 + 0.04 * (torch::rand({200, 1, 8, 8}) - 0.5)).to(torch::kFloat32);
-  d.real_classes = torch::arange(200, torch::kInt64).remainder(4);
-  for (int64_t i = 0; i < 200; ++i) d.real_ids.push_back("real/" + std::to_string(i) + ".png");
-  d.class_names = {"a", "b", "c", "d"};
-  return d;
-}
 
 json quick_config() {
   return json::parse(R"({
@@ -75,17 +30,6 @@ json quick_config() {
     "latent_search": 0, "clusters": 0, "examples": 2, "min_slice": 20,
     "gates": [{"metric": "auc", "min": 0.8}]
   })");
-}
-
-mirage::DetectorReportMetadata toy_meta() {
-  mirage::DetectorReportMetadata meta;
-  meta.command = {"test"};
-  meta.detector_path = "toy.pt";
-  meta.detector_sha256 = mirage::sha256_hex(std::string("toy"));
-  meta.seed = 7;
-  meta.sources = json::parse(R"([{"name": "gan", "spec": "runs/gan", "kind": "gan", "n": 200, "classes": 4},
-                                 {"name": "real", "spec": "reals/", "kind": "images", "n": 200}])");
-  return meta;
 }
 
 std::string config_error(const json& config) {
@@ -165,7 +109,7 @@ TEST_CASE("detector audit gates: metrics as built, min_n respected, named slices
     {"metric": "slice_failure_rate", "search": "post-processing", "slice": "jpeg", "parameters": {"quality": 50}, "max": 1}
   ])");
   auto config = mirage::parse_detector_audit_config(c);
-  auto data = toy_data();
+  auto data = mirage::test::toy_detector_data();
   BrightnessDetector det;
   auto audit = mirage::run_detector_audit(det, data, config, {}, 3);
   // Every real and the class-3 fakes score about sigmoid(-4); the other fakes sigmoid(4).
@@ -203,11 +147,11 @@ TEST_CASE("detector audit gates: metrics as built, min_n respected, named slices
 
 TEST_CASE("the detector report matches its schema and mutated reports do not", "[reports][detector-audit]") {
   auto config = mirage::parse_detector_audit_config(quick_config());
-  auto data = toy_data();
+  auto data = mirage::test::toy_detector_data();
   BrightnessDetector det;
   auto audit = mirage::run_detector_audit(det, data, config, {}, 3);
   auto gates = mirage::evaluate_detector_gates(config, audit);
-  auto report = mirage::detector_report_json(audit, data, config, gates, toy_meta());
+  auto report = mirage::detector_report_json(audit, data, config, gates, mirage::test::toy_detector_meta());
   CHECK(report["schema_version"] == "1.0");
   CHECK(report["kind"] == "detector");
   CHECK(report["passed"] == true);
