@@ -10,6 +10,7 @@
 
 #include "cli/common.h"
 #include "cli/detector_data.h"
+#include "cli/render_flags.h"
 #include "detectors/blind_spots.h"
 #include "detectors/detector.h"
 #include "lib/atomic_file.h"
@@ -43,7 +44,8 @@ void print_audit_help() {
 int audit_robustness(const std::vector<std::string>& args) {
   CommonFlags common;
   SpecFlags spec_flags;
-  std::string model_path, data, labels_path, config_path, out, images_dir, resize;
+  RenderFlags render;
+  std::string model_path, data, labels_path, config_path, out, images_dir, resize, shard_text;
   po::options_description options("options");
   options.add_options()
     ("model,m", po::value(&model_path), "TorchScript classifier (.pt) taking [0,1] images")
@@ -52,7 +54,9 @@ int audit_robustness(const std::vector<std::string>& args) {
     ("config,c", po::value(&config_path), "audit config JSON: attacks, eps, limit, gates (docs/reports.md)")
     ("out,o", po::value(&out), "report JSON file (written atomically), or - for stdout")
     ("images", po::value(&images_dir), "also write each worst example's clean/adversarial pair as PNGs here")
-    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch");
+    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch")
+    ("shard", po::value(&shard_text), "I/N: audit only the I-th of N contiguous runs of batches; 'mirage report merge' joins the N reports");
+  add_render_options(options, render);
   add_spec_options(options, spec_flags);
   add_common_options(options, common);
   po::positional_options_description positional;
@@ -69,6 +73,8 @@ int audit_robustness(const std::vector<std::string>& args) {
                      "or input file (the message names it; an existing report is left as it was).",
                      "  mirage audit robustness --model fmnist.pt --config audit.json --out report.json\n"
                      "  mirage audit robustness --model fmnist.pt --config audit.json --out report.json --images worst/\n"
+                     "  mirage audit robustness --model fmnist.pt --config audit.json --out r.json --markdown - --junit gates.xml --html r.html\n"
+                     "  mirage audit robustness --model fmnist.pt --config audit.json --shard 2/4 --out shard-2.json\n"
                      "  mirage report validate report.json\n",
                      args, options, positional, vm, describe_data_specs())) {
     return kExitOk;
@@ -77,7 +83,9 @@ int audit_robustness(const std::vector<std::string>& args) {
   if (config_path.empty()) throw UsageError("--config is required (docs/reports.md describes the format)");
   if (out.empty()) throw UsageError("--out is required (a report file, or - for stdout)");
   AuditConfig config = read_audit_config(config_path);
+  const Shard shard = shard_text.empty() ? Shard{} : parse_shard(shard_text);
   if (out != "-") check_output_path(out);
+  check_render_outputs(render);
   Runtime runtime = start_runtime(common);
 
   auto model = open_model(model_path, spec_flags, runtime.device);
@@ -99,7 +107,8 @@ int audit_robustness(const std::vector<std::string>& args) {
           bar_stage = stage;
         }
         bar->advance(done - bar->done());
-      });
+      },
+      shard);
   if (bar) bar->finish();
   auto gates = evaluate_gates(config, audit);
 
@@ -119,6 +128,7 @@ int audit_robustness(const std::vector<std::string>& args) {
   if (!errors.empty()) throw InternalError("the report does not match its own schema: " + errors.front());
   if (!images_dir.empty()) write_worst_images(audit, images_dir);
   write_json(out, report);
+  write_renderings(report, render);
 
   char line[200];
   std::snprintf(line, sizeof(line), "clean accuracy %.4f on %lld images", audit.clean_accuracy.value,
@@ -135,6 +145,13 @@ int audit_robustness(const std::vector<std::string>& args) {
                   g.passed ? "passed" : "FAILED");
     (g.passed ? log_info : log_warn)(line);
   }
+  if (shard.sharded()) {
+    // A shard's gates are over its own samples: the verdict is the merged report's.
+    log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + " (samples " +
+             std::to_string(audit.first) + "-" + std::to_string(audit.end - 1) + " of " + std::to_string(audit.total_n) +
+             "); wrote " + out + "; 'mirage report merge' joins the shards and decides the gates");
+    return kExitOk;
+  }
   const bool passed = all_passed(gates);
   log_info(std::string(passed ? "all gates passed" : "a gate failed") + "; wrote " + out);
   return passed ? kExitOk : kExitGateFailed;
@@ -142,6 +159,7 @@ int audit_robustness(const std::vector<std::string>& args) {
 
 int audit_detector(const std::vector<std::string>& args) {
   CommonFlags common;
+  RenderFlags render;
   std::string detector_path, real, config_path, out, images_dir;
   std::vector<std::string> fakes;
   po::options_description options("options");
@@ -152,6 +170,7 @@ int audit_detector(const std::vector<std::string>& args) {
     ("config,c", po::value(&config_path), "detector audit config JSON: sweeps, budgets, gates (docs/reports.md)")
     ("out,o", po::value(&out), "report JSON file (written atomically), or - for stdout")
     ("images", po::value(&images_dir), "also write the top findings' examples as PNGs here");
+  add_render_options(options, render);
   add_common_options(options, common);
   po::positional_options_description positional;
   positional.add("detector", 1);
@@ -168,6 +187,7 @@ int audit_detector(const std::vector<std::string>& args) {
                      "report is still written), 2 for a bad flag, config field or input file.",
                      "  mirage audit detector --detector det.pt --fake runs/gan --config audit.json --out report.json\n"
                      "  mirage audit detector det.pt --fake runs/gan --real fashion-mnist:test --config audit.json --out r.json --images ex/\n"
+                     "  mirage audit detector det.pt --fake runs/gan --config audit.json --out r.json --html r.html --markdown -\n"
                      "  mirage report validate report.json\n",
                      args, options, positional, vm, describe_data_specs())) {
     return kExitOk;
@@ -179,6 +199,7 @@ int audit_detector(const std::vector<std::string>& args) {
   if (real == "none") throw UsageError("--real: the detector audit needs real images (AUC compares reals with fakes)");
   DetectorAuditConfig config = read_detector_audit_config(config_path);
   if (out != "-") check_output_path(out);
+  check_render_outputs(render);
   Runtime runtime = start_runtime(common);
 
   auto detector = load_detector(detector_path, runtime.device);
@@ -221,6 +242,7 @@ int audit_detector(const std::vector<std::string>& args) {
   auto errors = validate_report(report);
   if (!errors.empty()) throw InternalError("the report does not match its own schema: " + errors.front());
   write_json(out, report);
+  write_renderings(report, render);
 
   const auto& m = audit.overall;
   char line[256];

@@ -21,8 +21,8 @@ const std::vector<Command>& commands() {
       {"eval-detector", "a detector's AUC, AP, TPR at its threshold and at 1% FPR, EER, ECE, per source and class", eval_detector_main},
       {"latent-search", "search a GAN's latent space for fakes a classifier gets wrong or a detector calls real", latent_search_main},
       {"blind-spots", "where a detector fails: slices by source, class, post-processing, evasion, latent cluster", blind_spots_main},
-      {"audit", "CI audits: 'audit robustness' runs a config's attacks, writes a versioned report, exit 1 on a failed gate", audit_main},
-      {"report", "work with reports: 'report validate FILE' checks one against its JSON Schema", report_main},
+      {"audit", "CI audits of a classifier or a detector: versioned JSON report, renderings, exit 1 on a failed gate", audit_main},
+      {"report", "work with reports: validate, render (Markdown/JUnit/HTML), diff (gate on regressions), merge shards", report_main},
       {"info", "show a model's input spec and metadata", info_main},
   };
   return list;

@@ -255,3 +255,152 @@ TEST_CASE("audit detector writes a report that validates; a failed gate exits 1;
   mirage::test::check_refused(mirage_run(args + " --config " + dir.file("typo.json")), "config.evasion.pgd_step");
   CHECK(read_json(report)["passed"] == false);
 }
+
+namespace {
+
+// `report` without what legitimately differs between runs of one audit: when and how it ran,
+// which shard it was, and where its example images went.
+nlohmann::json comparable(nlohmann::json report) {
+  for (const char* key : {"reproducibility", "timing", "shard", "merged_from"}) report.erase(key);
+  for (auto& res : report["results"]) {
+    res.erase("seconds");  // a merged result's time is its shards' total
+    for (auto& w : res["worst"]) w.erase("images");
+  }
+  return report;
+}
+
+// 64 samples in batches of 16 (4 batches), PGD with a random start and Square (random, counted
+// queries): shard boundaries and per-batch seeds both matter.
+const char* kShardConfig = R"({
+  "attacks": [{"name": "pgd", "norm": "linf", "eps": ["8/255", "2/255"], "params": {"steps": 3, "random_start": true}},
+              {"name": "square", "eps": ["8/255"], "params": {"queries": 30}}],
+  "limit": 64, "batch_size": 16, "worst_k": 3,
+  "gates": [{"metric": "clean_accuracy", "min": 0}]
+})";
+
+}  // namespace
+
+TEST_CASE("audit renderings: Markdown, well-formed JUnit with the failed gate, self-contained HTML", "[cli][audit][render]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const std::string model = tiny_model();
+  // One gate passes, one cannot.
+  write_text(dir.file("audit.json"), fill_in(kConfig, "%MIN%", "0}, {\"metric\": \"robust_accuracy\", \"attack\": \"pgd\", \"eps\": \"1/255\", \"min\": 1.01"));
+  auto r = mirage_run("audit robustness --model " + model + " --quiet --threads 1 --seed 3 --config " + dir.file("audit.json") +
+                      " --out " + dir.file("r.json") + " --images " + dir.file("worst") + " --markdown " + dir.file("r.md") +
+                      " --junit " + dir.file("r.xml") + " --html " + dir.file("r.html"));
+  INFO(r.out);
+  REQUIRE(r.exit_code == 1);
+  const std::string md = mirage::test::read_bytes(dir.file("r.md"));
+  CHECK(md.find("FAILED") != std::string::npos);
+  CHECK(md.find("| `robust_accuracy` | pgd eps=1/255 |") != std::string::npos);
+  const std::string html = mirage::test::read_bytes(dir.file("r.html"));
+  CHECK(html.find("<svg") != std::string::npos);
+  // (the tiny model breaks no sample, so there are no worst images here; tests/reports inlines them)
+  CHECK(html.find("http://") == std::string::npos);
+  CHECK(html.find("https://") == std::string::npos);
+  if (mirage::test::python_has_torch()) {  // any Debian python3 parses XML; this one is known to be there
+    auto p = run_command(std::string(MIRAGE_PYTHON) +
+                         " -c \"import sys, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot().find('testsuite');"
+                         " print(s.get('tests'), s.get('failures'), len(s.findall('testcase/failure')))\" " +
+                         dir.file("r.xml"));
+    INFO(p.out);
+    CHECK(p.exit_code == 0);
+    CHECK(p.out == "2 1 1\n");
+  }
+  // report render gives the same Markdown from the written report.
+  auto again = mirage_run("report render " + dir.file("r.json") + " --markdown -");
+  CHECK(again.exit_code == 0);
+  CHECK(again.out == md);
+  mirage::test::check_refused(mirage_run("report render " + dir.file("r.json")), "--markdown");
+}
+
+TEST_CASE("audit robustness --shard I/N and report merge give the unsharded report", "[cli][audit][merge]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const std::string model = tiny_model();
+  write_text(dir.file("audit.json"), kShardConfig);
+  const std::string args =
+      "audit robustness --model " + model + " --quiet --threads 1 --seed 5 --config " + dir.file("audit.json");
+  mirage::test::require_ok(mirage_run(args + " --out " + dir.file("full.json")));
+  std::string shards;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string out = dir.file("shard-" + std::to_string(i) + ".json");
+    mirage::test::require_ok(mirage_run(args + " --shard " + std::to_string(i) + "/3 --out " + out));
+    shards = out + " " + shards;  // given out of order on purpose
+  }
+  auto r = mirage_run("report merge " + shards + "--out " + dir.file("merged.json"));
+  mirage::test::require_ok(r);
+  auto full = read_json(dir.file("full.json")), merged = read_json(dir.file("merged.json"));
+  CHECK(merged["merged_from"].size() == 3);
+  CHECK(merged["data"]["n"] == 64);
+  CHECK(comparable(merged) == comparable(full));
+  CHECK(mirage_run("report validate " + dir.file("merged.json")).exit_code == 0);
+  CHECK(mirage_run("report diff " + dir.file("full.json") + " " + dir.file("merged.json") + " --max-drop 0").exit_code == 0);
+
+  // Shards that do not belong together: another seed, a missing shard, a repeated one, a
+  // schema-invalid file; each exits 2 naming it, and the merged report is left as it was.
+  mirage::test::require_ok(mirage_run(
+      "audit robustness --model " + model + " --quiet --threads 1 --seed 6 --config " + dir.file("audit.json") +
+      " --shard 3/3 --out " + dir.file("other-seed.json")));
+  const std::string s1 = dir.file("shard-1.json"), s2 = dir.file("shard-2.json");
+  const std::string to = " --out " + dir.file("merged.json");
+  mirage::test::check_refused(mirage_run("report merge " + s1 + " " + s2 + " " + dir.file("other-seed.json") + to),
+                              "other-seed.json");
+  mirage::test::check_refused(mirage_run("report merge " + s1 + " " + s2 + to), "3/3");
+  mirage::test::check_refused(mirage_run("report merge " + s1 + " " + s2 + " " + s2 + to), "shard-2.json");
+  auto broken = read_json(dir.file("shard-3.json"));
+  broken["results"][0].erase("robust_accuracy");
+  write_text(dir.file("broken.json"), broken.dump());
+  mirage::test::check_refused(mirage_run("report merge " + s1 + " " + s2 + " " + dir.file("broken.json") + to),
+                              "broken.json");
+  CHECK(comparable(read_json(dir.file("merged.json"))) == comparable(full));
+  mirage::test::check_refused(mirage_run(args + " --shard 5/4 --out " + dir.file("x.json")), "--shard");
+  mirage::test::check_refused(mirage_run(args + " --shard 1/5 --out " + dir.file("x.json")), "--shard");
+}
+
+TEST_CASE("report diff finds an injected regression and gates on it with --max-drop", "[cli][audit][diff]") {
+  if (!mirage::test::fashion_mnist_available()) {
+    WARN("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  mirage::test::TempDir dir;
+  const std::string model = tiny_model();
+  write_text(dir.file("audit.json"), config_with_min("0"));
+  const std::string old_report = dir.file("old.json");
+  mirage::test::require_ok(mirage_run("audit robustness --model " + model + " --quiet --threads 1 --seed 3 --config " +
+                                      dir.file("audit.json") + " --out " + old_report));
+  // The same audit with one robust accuracy 0.05 lower (the count and interval follow it).
+  auto j = read_json(old_report);
+  auto& acc = j["results"][0]["robust_accuracy"];
+  REQUIRE(acc["count"].get<int64_t>() >= 4);
+  acc["count"] = acc["count"].get<int64_t>() - 4;  // 4 of 64 samples: 0.0625
+  acc["value"] = acc["value"].get<double>() - 0.0625;
+  acc["ci95"][0] = std::max(0.0, acc["ci95"][0].get<double>() - 0.0625);
+  const std::string new_report = dir.file("new.json");
+  write_text(new_report, j.dump());
+
+  auto same = mirage_run("report diff " + old_report + " " + old_report + " --max-drop 0.02");
+  INFO(same.out);
+  CHECK(same.exit_code == 0);
+  auto r = mirage_run("report diff " + old_report + " " + new_report + " --max-drop 0.02 --markdown " + dir.file("d.md") +
+                      " --json " + dir.file("d.json"));
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("REGRESSION") != std::string::npos);
+  CHECK(mirage::test::read_bytes(dir.file("d.md")).find("REGRESSION") != std::string::npos);
+  CHECK(read_json(dir.file("d.json"))["regressed"] == true);
+  CHECK(mirage_run("report diff " + old_report + " " + new_report + " --max-drop 0.1").exit_code == 0);
+  CHECK(mirage_run("report diff " + old_report + " " + new_report).exit_code == 0);  // report only
+
+  j["results"][0].erase("success_rate");
+  write_text(dir.file("invalid.json"), j.dump());
+  mirage::test::check_refused(mirage_run("report diff " + old_report + " " + dir.file("invalid.json")), "invalid.json");
+  mirage::test::check_refused(mirage_run("report diff " + old_report + " " + new_report + " --max-drop 2"), "--max-drop");
+}
