@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -138,8 +139,37 @@ Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indic
   return out;
 }
 
+namespace {
+
+// Indented JSON, except that an array of numbers, strings, booleans or nulls stays on one line:
+// a report's per-sample columns are then one line each, not one line per sample.
+void dump_readable(const nlohmann::json& j, int depth, std::string& out) {
+  const bool flat_array = j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) {
+                            return e.is_primitive();
+                          });
+  if (j.is_primitive() || flat_array || j.empty()) {
+    out += j.dump();
+    return;
+  }
+  const std::string inner(static_cast<size_t>(2 * (depth + 1)), ' ');
+  out += j.is_object() ? "{\n" : "[\n";
+  bool first = true;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!first) out += ",\n";
+    first = false;
+    out += inner;
+    if (j.is_object()) out += nlohmann::json(it.key()).dump() + ": ";
+    dump_readable(*it, depth + 1, out);
+  }
+  out += "\n" + std::string(static_cast<size_t>(2 * depth), ' ') + (j.is_object() ? "}" : "]");
+}
+
+}  // namespace
+
 void write_json(const std::string& path, const nlohmann::json& j) {
-  std::string text = j.dump(2) + "\n";
+  std::string text;
+  dump_readable(j, 0, text);
+  text += "\n";
   if (path == "-") {
     std::cout << text << std::flush;
     return;
