@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -14,6 +15,7 @@
 #include "detectors/train.h"
 #include "lib/error.h"
 #include "lib/metrics.h"
+#include "lib/runtime.h"
 
 namespace mirage {
 namespace {
@@ -219,9 +221,12 @@ std::vector<Finding> post_processing_slices(Detector& detector, const BlindSpotD
                         return post.resize ? post.resize(x, s) : torch_resize_roundtrip(x, s);
                       }});
   }
-  for (size_t k = 0; k < options.noise_sigmas.size(); ++k) {
-    const double s = options.noise_sigmas[k];
-    const uint64_t seed = options.seed * 1000003ULL + 7919ULL * (k + 1);
+  for (double s : options.noise_sigmas) {
+    // The noise depends on the seed and sigma only, not on the sigma's place in the list, so a
+    // finding's reproduce command (that sigma alone) draws the same noise.
+    char name[64];
+    std::snprintf(name, sizeof(name), "noise sigma=%.17g", s);
+    const uint64_t seed = derive_seed(options.seed, name);
     sweeps.push_back({"noise", {{"sigma", s}}, [s, seed](const at::Tensor& x, int64_t start) {
                         return add_gaussian_noise(x, s, seed + static_cast<uint64_t>(start));
                       }});

@@ -195,6 +195,36 @@ TEST_CASE("an injected JPEG function is swept over its qualities", "[detectors][
   }
 }
 
+TEST_CASE("a noise slice draws the same noise whatever the other sigmas, so its rerun repeats it", "[detectors][blindspots]") {
+  // Fakes whose mean sits just above the detector's boundary: which ones noise pushes below it
+  // depends on the exact draw, so equal counts and mean scores mean equal noise.
+  torch::manual_seed(9);
+  auto fakes = (0.5 + 0.004 * torch::rand({200, 1, 1, 1})).expand({200, 1, 8, 8}).contiguous();
+  FunctionDetector det([](const at::Tensor& x) { return 2000 * (x.mean({1, 2, 3}) - 0.5); }, 1, 8);
+  BlindSpotData data;
+  data.fakes = fakes;
+  auto o = quick_options();
+  o.blur_sigmas = {};
+  o.resize_scales = {};
+  o.crop_fractions = {};
+  auto noise_finding = [&](const std::vector<double>& sigmas) {
+    o.noise_sigmas = sigmas;
+    for (const auto& f : search_blind_spots(det, data, o).findings) {
+      if (f.slice == "noise" && f.parameters["sigma"].get<double>() == 0.1) return f;
+    }
+    FAIL("no noise finding at sigma 0.1");
+    return Finding{};
+  };
+  const Finding alone = noise_finding({0.1});
+  const Finding second = noise_finding({0.05, 0.1});
+  CHECK(alone.failures > 10);
+  CHECK(alone.failures < 190);
+  CHECK(second.failures == alone.failures);
+  CHECK(second.mean_score == alone.mean_score);
+  o.seed += 1;  // another seed, another draw
+  CHECK(noise_finding({0.1}).mean_score != alone.mean_score);
+}
+
 TEST_CASE("slices rank by the Wilson lower bound: many failures beat a few", "[detectors][blindspots]") {
   std::vector<Finding> f(3);
   f[0].slice = "small";
