@@ -140,6 +140,7 @@ int audit_robustness(const std::vector<std::string>& args) {
     log_info(line);
   }
   for (const auto& g : gates) {
+    if (shard.sharded()) break;  // a shard's own numbers decide nothing: its gates are not logged
     std::string what = g.metric + (g.attack.empty() ? "" : " " + g.attack) + (g.has_eps ? " eps " + g.eps_text : "");
     std::snprintf(line, sizeof(line), "gate %s: %.4f %s %.4f %s", what.c_str(), g.value, g.op.c_str(), g.threshold,
                   g.passed ? "passed" : "FAILED");

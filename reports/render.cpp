@@ -470,16 +470,27 @@ void markdown_robustness(std::ostringstream& md, const json& report) {
     }
     md << "\n";
   }
-  const json& curves = items(get(report, "curves"));
-  const auto eps = curve_eps(curves);
-  if (!curves.empty() && !eps.empty()) {
-    md << "### Robust accuracy against eps\n\n| attack |";
+  // One table per norm: Linf and L2 radii are different scales, so they never share a column.
+  std::vector<std::string> norms;
+  for (const auto& c : items(get(report, "curves"))) {
+    const std::string norm = text_of(get(c, "norm"));
+    if (std::find(norms.begin(), norms.end(), norm) == norms.end()) norms.push_back(norm);
+  }
+  if (!norms.empty()) md << "### Robust accuracy against eps\n\n";
+  for (const auto& norm : norms) {
+    json curves = json::array();
+    for (const auto& c : items(get(report, "curves"))) {
+      if (text_of(get(c, "norm")) == norm) curves.push_back(c);
+    }
+    const auto eps = curve_eps(curves);
+    if (eps.empty()) continue;
+    md << "| attack (" << md_text(norm.empty() ? std::string("eps") : norm) << ") |";
     for (const auto& e : eps) md << " " << md_text(e.second) << " |";
     md << "\n|---|";
     for (size_t i = 0; i < eps.size(); ++i) md << "---:|";
     md << "\n";
     for (const auto& c : curves) {
-      md << "| " << md_text(attack_name(c)) << " |";
+      md << "| " << md_text(text_of(get(c, "attack"))) << " |";
       for (const auto& e : eps) {
         auto v = curve_value(c, e.first);
         md << " " << (v ? fixed(*v, 3) : std::string(kNone)) << " |";

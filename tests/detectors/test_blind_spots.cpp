@@ -12,37 +12,13 @@
 #include "detectors/train.h"
 #include "lib/error.h"
 #include "lib/metrics.h"
+#include "tests/detectors/function_detector.h"
 
 using namespace mirage;
 
 namespace {
 
-// A detector given by its logit function, with threshold 0.5.
-class FunctionDetector final : public Detector {
- public:
-  FunctionDetector(std::function<at::Tensor(const at::Tensor&)> logit, int64_t channels, int64_t size)
-      : logit_(std::move(logit)),
-        spec_(detector_spec(channels, size, info_)),
-        model_([this](const at::Tensor& x) {
-          auto z = logit_(x);
-          return torch::stack({-0.5 * z, 0.5 * z}, 1);
-        }, spec_, torch::kCPU) {
-    info_.kind = "cnn";
-    info_.threshold = 0.5;
-  }
-  at::Tensor p_fake(const at::Tensor& x) override { return torch::sigmoid(logit_(x)); }
-  at::Tensor logit(const at::Tensor& x) override { return logit_(x); }
-  const DetectorInfo& info() const override { return info_; }
-  const ModelSpec& spec() const override { return spec_; }
-  c10::Device device() const override { return torch::kCPU; }
-  Model& model() override { return model_; }
-
- private:
-  std::function<at::Tensor(const at::Tensor&)> logit_;
-  DetectorInfo info_;
-  ModelSpec spec_;
-  FunctionModel model_;
-};
+using mirage::test::FunctionDetector;
 
 BlindSpotOptions quick_options() {
   BlindSpotOptions o;

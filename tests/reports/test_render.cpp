@@ -39,22 +39,6 @@ namespace {
 const std::string kNastyId = std::string("pgd<b>&\"'") + '\x01';
 const std::string kNastyIdClean = "pgd<b>&\"'";  // what a parser reads back: the control dropped
 
-// 32 two-class 1x2x2 images at distance d_i from 0.5 on their label's side; the model says class 1
-// iff the mean is above 0.5, so an Linf attack of radius eps breaks exactly the samples with d < eps.
-std::shared_ptr<mirage::Dataset> toy_images() {
-  constexpr int64_t n = 32;
-  auto labels = torch::arange(n, torch::kLong).remainder(2);
-  auto distance = 0.004 + 0.06 * torch::arange(n, torch::kFloat32) / n;
-  auto level = 0.5 + (2 * labels.to(torch::kFloat32) - 1) * distance;
-  mirage::DatasetInfo info;
-  info.name = "toy";
-  info.channels = 1;
-  info.height = info.width = 2;
-  info.num_classes = 2;
-  info.class_names = {"dark", "light<"};
-  return std::make_shared<mirage::TensorDataset>(level.view({n, 1, 1, 1}).expand({n, 1, 2, 2}).contiguous(), labels, info);
-}
-
 // Two attacks whose eps differ (3 distinct eps in all); one gate fails, two pass.
 json robustness_config() {
   json c = json::parse(R"({
@@ -74,8 +58,8 @@ json robustness_config() {
 // are written as PNGs and named in the report relative to `root`.
 json robustness_report(const std::string& root = "", const std::string& images_dir = "") {
   auto config = mirage::parse_audit_config(robustness_config());
-  auto data = toy_images();
-  auto model = mirage::test::toy_model(2);
+  auto data = mirage::test::toy_data({"dark", "light<"});  // a class name to escape
+  auto model = mirage::test::toy_model();
   auto audit = mirage::run_robustness_audit(model, *data, config, 3);
   mirage::ReportMetadata meta;
   meta.command = {"mirage", "audit", "robustness", "--model", "toy.pt"};

@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lib/dataset.h"
 #include "lib/hash.h"
@@ -21,7 +23,7 @@ inline constexpr int64_t kN = 64;
 
 inline double distance(int64_t i) { return 0.005 + 0.2 * static_cast<double>(i / 2) / 31.0; }
 
-inline std::shared_ptr<mirage::Dataset> toy_data() {
+inline std::shared_ptr<mirage::Dataset> toy_data(std::vector<std::string> class_names = {"dark", "light"}) {
   auto images = torch::empty({kN, 1, 4, 4});
   auto labels = torch::empty({kN}, torch::kLong);
   auto checker = torch::tensor({1.0f, -1.0f, 1.0f, -1.0f, -1.0f, 1.0f, -1.0f, 1.0f, 1.0f, -1.0f, 1.0f, -1.0f, -1.0f,
@@ -36,15 +38,14 @@ inline std::shared_ptr<mirage::Dataset> toy_data() {
   info.channels = 1;
   info.height = info.width = 4;
   info.num_classes = 2;
-  info.class_names = {"dark", "light"};
+  info.class_names = std::move(class_names);
   return std::make_shared<mirage::TensorDataset>(images, labels, info);
 }
 
-// Class 1 iff the image's mean is above 0.5, on 1 x side x side images.
-inline mirage::FunctionModel toy_model(int64_t side = 4) {
+inline mirage::FunctionModel toy_model() {
   mirage::ModelSpec spec;
   spec.channels = 1;
-  spec.height = spec.width = side;
+  spec.height = spec.width = 4;
   spec.num_classes = 2;
   return mirage::FunctionModel(
       [](const at::Tensor& x) {

@@ -13,32 +13,14 @@
 #include "lib/hash.h"
 #include "lib/model.h"
 #include "reports/detector_audit.h"
+#include "tests/detectors/function_detector.h"
 
 namespace mirage::test {
 
 // Brightness is the detector's only cue: logit 20 (mean - 0.5), threshold 0.5.
-class BrightnessDetector final : public mirage::Detector {
+class BrightnessDetector final : public FunctionDetector {
  public:
-  BrightnessDetector()
-      : spec_(mirage::detector_spec(1, 8, info_)),
-        model_([this](const at::Tensor& x) {
-          auto z = logit(x);
-          return torch::stack({-0.5 * z, 0.5 * z}, 1);
-        }, spec_, torch::kCPU) {
-    info_.kind = "cnn";
-    info_.threshold = 0.5;
-  }
-  at::Tensor p_fake(const at::Tensor& x) override { return torch::sigmoid(logit(x)); }
-  at::Tensor logit(const at::Tensor& x) override { return 20 * (x.mean({1, 2, 3}) - 0.5); }
-  const mirage::DetectorInfo& info() const override { return info_; }
-  const mirage::ModelSpec& spec() const override { return spec_; }
-  c10::Device device() const override { return torch::kCPU; }
-  mirage::Model& model() override { return model_; }
-
- private:
-  mirage::DetectorInfo info_;
-  mirage::ModelSpec spec_;
-  mirage::FunctionModel model_;
+  BrightnessDetector() : FunctionDetector([](const at::Tensor& x) { return 20 * (x.mean({1, 2, 3}) - 0.5); }, 1, 8) {}
 };
 
 // 200 fakes of classes 0..3 (bright at 0.7, except class 3 at 0.3: called real), 200 dark reals.
