@@ -74,6 +74,15 @@ inline bool fashion_mnist_available() {
   return std::filesystem::exists(dir + "/t10k-images-idx3-ubyte.gz");
 }
 
+// Ends a test case that needs the real data set with a warning when it is not installed.
+#define MIRAGE_NEEDS_FASHION_MNIST()                \
+  do {                                              \
+    if (!mirage::test::fashion_mnist_available()) { \
+      WARN("Fashion-MNIST not installed; skipped"); \
+      return;                                       \
+    }                                               \
+  } while (0)
+
 // Runs `f` and returns the message of the E it throws; a failed test case when it throws none.
 template <typename E, typename F>
 std::string message_of(F&& f) {

@@ -212,7 +212,7 @@ TEST_CASE("fab and fab-t stay in the box and within eps, and report success trut
   CHECK(torch::equal(r.adversarial.index_select(0, failed), f.x.index_select(0, failed)));
 }
 
-TEST_CASE("fab-t misclassifies every sample at a generous eps; explicit targets are reached", "[attacks][fab]") {
+TEST_CASE("fab-t misclassifies every sample at a generous eps, explicit targets are reached", "[attacks][fab]") {
   test::CorrectToyBatch f;
   const std::string norm = GENERATE(as<std::string>{}, "linf", "l2");
   const double eps = norm == "linf" ? 0.3 : 3.0;

@@ -62,7 +62,7 @@ TEST_CASE("PGD counts one query per sample for the clean pass, each step and the
   CHECK(r.gradient_calls == 7);
 }
 
-TEST_CASE("the same seed gives the same adversarial examples; another seed differs", "[attacks][determinism]") {
+TEST_CASE("the same seed gives the same adversarial examples, another seed differs", "[attacks][determinism]") {
   torch::manual_seed(0);
   auto toy = test::toy_conv_model(4);
   auto& model = *toy;

@@ -35,7 +35,7 @@ TEST_CASE("MI-FGSM stays in the box and within eps", "[attacks][mifgsm]") {
   CHECK(r.linf.max().item<double>() <= eps + 1e-6);
 }
 
-TEST_CASE("MI-FGSM with decay 0 is BIM exactly; with momentum it is not", "[attacks][mifgsm]") {
+TEST_CASE("MI-FGSM with decay 0 is BIM exactly, with momentum it is not", "[attacks][mifgsm]") {
   test::CorrectToyBatch t;
   bool targeted = GENERATE(false, true);
   Goal goal = targeted ? Goal::targeted_to((t.y + 1) % 5) : Goal::untargeted();

@@ -24,10 +24,7 @@ mirage::test::CommandResult mirage_run(const std::string& args) { return run_com
 }  // namespace
 
 TEST_CASE("train-advgan writes a checkpoint that attack --advgan uses within eps", "[cli][advgan]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = dir.file("m.pt");
   auto m = mirage_run("train-classifier --out " + model + " --limit 1000 --epochs 1 --seed 3 --quiet");

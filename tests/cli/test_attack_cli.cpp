@@ -44,10 +44,7 @@ bool leftovers_beside(const std::string& out) {
 }  // namespace
 
 TEST_CASE("attack writes images, per-sample lines and a summary that agree", "[cli][attack]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = small_model(dir);
   const std::string out = dir.file("pgd");
@@ -161,10 +158,7 @@ TEST_CASE("attack reports a corrupt image, skips it, goes on and exits 1", "[cli
 }
 
 TEST_CASE("attack: bad input exits 2 with one line and leaves no output", "[cli][attack][errors]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   static mirage::test::TempDir dir;
   static const std::string model = small_model(dir);
   // 11 class folders for a 10-class model.

@@ -57,11 +57,8 @@ std::string config_with_min(const std::string& min) { return fill_in(kConfig, "%
 
 }  // namespace
 
-TEST_CASE("audit robustness writes a report that validates; a failed gate exits 1", "[cli][audit]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+TEST_CASE("audit robustness writes a report that validates, a failed gate exits 1", "[cli][audit]") {
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = tiny_model();
   const std::string report = dir.file("report.json");
@@ -122,10 +119,7 @@ TEST_CASE("report validate rejects a mutated report with the path of the error",
 }
 
 TEST_CASE("audit robustness refuses bad configs naming the field, and keeps an existing report", "[cli][audit]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = tiny_model();
   const std::string report = dir.file("report.json");
@@ -189,11 +183,8 @@ std::string detector_config(const std::string& gates) { return fill_in(kDetector
 
 }  // namespace
 
-TEST_CASE("audit detector writes a report that validates; a failed gate exits 1; a bad config exits 2", "[cli][audit]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+TEST_CASE("audit detector writes a report that validates, a failed gate exits 1, a bad config exits 2", "[cli][audit]") {
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const auto& tiny = tiny_detector();
   const std::string report = dir.file("blindspots.json");
@@ -281,10 +272,7 @@ const char* kShardConfig = R"({
 }  // namespace
 
 TEST_CASE("audit renderings: Markdown, well-formed JUnit with the failed gate, self-contained HTML", "[cli][audit][render]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = tiny_model();
   // One gate passes, one cannot.
@@ -319,10 +307,7 @@ TEST_CASE("audit renderings: Markdown, well-formed JUnit with the failed gate, s
 }
 
 TEST_CASE("audit robustness --shard I/N and report merge give the unsharded report", "[cli][audit][merge]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = tiny_model();
   write_text(dir.file("audit.json"), kShardConfig);
@@ -366,10 +351,7 @@ TEST_CASE("audit robustness --shard I/N and report merge give the unsharded repo
 }
 
 TEST_CASE("report diff finds an injected regression and gates on it with --max-drop", "[cli][audit][diff]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string model = tiny_model();
   write_text(dir.file("audit.json"), config_with_min("0"));

@@ -83,10 +83,7 @@ TEST_CASE("usage errors exit 2 with one line naming the problem", "[cli][errors]
 }
 
 TEST_CASE("train-classifier then eval: model, reports and accuracy above chance", "[cli][slow]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   std::string model = dir.file("m.pt");
   auto train = mirage_run("train-classifier --out " + model + " --limit 3000 --epochs 1 --seed 1 --threads 2 --quiet");

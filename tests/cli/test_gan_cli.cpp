@@ -109,10 +109,7 @@ std::string copy_run(const std::string& run, const std::string& to) {
 
 TEST_CASE("train-gan writes a checkpoint, sample grids, a metrics line per logged step and a summary",
           "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   const std::string& run = dcgan_run();
   for (const char* f : {"checkpoint/config.json", "checkpoint/state.pt", "checkpoint/generator.pt"}) {
     INFO(f);
@@ -172,10 +169,7 @@ TEST_CASE("train-gan writes a checkpoint, sample grids, a metrics line per logge
 
 TEST_CASE("a run resumed from its step-3 checkpoint ends exactly where an uninterrupted one does",
           "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   const std::string& a = dcgan_run();
   // The first half, trained once: each section resumes its own copy.
   static mirage::test::TempDir dir;
@@ -234,10 +228,7 @@ TEST_CASE("a run resumed from its step-3 checkpoint ends exactly where an uninte
 }
 
 TEST_CASE("train-gan refuses a folder it cannot resume or would overwrite, leaving it as it was", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string run = copy_run(dcgan_run(), dir.file("run"));
   const auto before = snapshot(run);
@@ -271,10 +262,7 @@ TEST_CASE("train-gan refuses a folder it cannot resume or would overwrite, leavi
 
 TEST_CASE("train-gan that fails before training leaves no run folder, and an --overwrite that fails keeps the old run",
           "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string fresh = dir.file("fresh");
   check_refused(mirage_run("train-gan --out " + fresh + " --data /no/such/dir --steps 2 --quiet"), "/no/such/dir");
@@ -292,10 +280,7 @@ TEST_CASE("train-gan that fails before training leaves no run folder, and an --o
 }
 
 TEST_CASE("generate: one PNG and one manifest line per fake, each regenerated from its seed", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   const std::string gan = dcgan_run() + "/checkpoint";
   const std::string& out = dcgan_fakes();
   mirage::test::TempDir dir;
@@ -357,10 +342,7 @@ TEST_CASE("generate: one PNG and one manifest line per fake, each regenerated fr
 }
 
 TEST_CASE("generate from a conditional generator records and honours the class", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   const std::string gan = conditional_run() + "/checkpoint";
   mirage::test::TempDir dir;
   auto r = mirage_run("generate --gan " + gan + " -n 4 --class 2 --seed 5 --bit-depth 16 --quiet --out " +
@@ -391,10 +373,7 @@ TEST_CASE("generate from a conditional generator records and honours the class",
 }
 
 TEST_CASE("generate and gan-eval refuse bad generator files with one line and leave nothing", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   // A generator.pt cut to half its size, alone and in a checkpoint folder.
   const std::string broken = copy_run(dcgan_run() + "/checkpoint", dir.file("broken"));
@@ -424,11 +403,8 @@ TEST_CASE("generate and gan-eval refuse bad generator files with one line and le
   }
 }
 
-TEST_CASE("gan-eval scores fakes on classifier features; real images score better", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+TEST_CASE("gan-eval scores fakes on classifier features, real images score better", "[cli][gan-cli]") {
+  MIRAGE_NEEDS_FASHION_MNIST();
   mirage::test::TempDir dir;
   const std::string report = dir.file("eval.json");
   auto r = mirage_run("gan-eval --gan " + dcgan_run() + "/checkpoint --classifier " + classifier() +
@@ -510,10 +486,7 @@ TEST_CASE("gan-eval of a 2-D toy run reports the modes of its mixture", "[cli][g
 }
 
 TEST_CASE("the exported conditional generator regenerates a fake from its manifest seed in PyTorch", "[cli][gan-cli]") {
-  if (!mirage::test::fashion_mnist_available()) {
-    WARN("Fashion-MNIST not installed; skipped");
-    return;
-  }
+  MIRAGE_NEEDS_FASHION_MNIST();
   if (!mirage::test::python_has_torch()) {
     WARN("python3 with torch not available; skipped");
     return;

@@ -107,7 +107,7 @@ std::vector<double> library_p_fake(const std::string& detector_path, const std::
 
 }  // namespace
 
-TEST_CASE("score lists every image of a nested folder with the library's p_fake; a corrupt file gets an error line and exit 1",
+TEST_CASE("score lists every image of a nested folder with the library's p_fake, a corrupt file gets an error line and exit 1",
           "[cli][score]") {
   mirage::test::TempDir dir;
   const std::string det = make_detector(dir.file("det.pt"), "cnn", 1, 0.5, "crop");
@@ -195,7 +195,7 @@ TEST_CASE("score's lines do not depend on the batch size, a corrupt file inside 
   }
 }
 
-TEST_CASE("score of readable files exits 0, in input order; stdout carries only JSON Lines; --threshold moves the verdicts",
+TEST_CASE("score of readable files exits 0, in input order, stdout carries only JSON Lines, --threshold moves the verdicts",
           "[cli][score]") {
   mirage::test::TempDir dir;
   const std::string det = make_detector(dir.file("det.pt"), "cnn", 1, 0.5, "crop");
@@ -227,7 +227,7 @@ TEST_CASE("score of readable files exits 0, in input order; stdout carries only 
 
 }
 
-TEST_CASE("score fits images by the detector's stored input policy and channels; --list takes any list file",
+TEST_CASE("score fits images by the detector's stored input policy and channels, --list takes any list file",
           "[cli][score]") {
   // An RGB spectral detector that stretches: gray files are replicated to RGB, the 40x32 file is
   // squeezed, not cropped. Scored as crop, the non-square files would differ.

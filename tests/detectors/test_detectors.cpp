@@ -222,7 +222,7 @@ TEST_CASE("a discriminator detector scores by the negated best class score", "[d
   CHECK(torch::allclose(net.raw(x), -best, 1e-5, 1e-6));
 }
 
-TEST_CASE("training separates real from up-sampled fakes; shuffled labels do not", "[detectors][train]") {
+TEST_CASE("training separates real from up-sampled fakes, shuffled labels do not", "[detectors][train]") {
   const auto real = real_images(600);
   const auto fake = upsampled(real_images(600, 600));
   DetectorTrainData data;

@@ -167,7 +167,7 @@ TEST_CASE("projection discriminator: the class term is <embed(y), features>", "[
   CHECK_THROWS_AS(d->forward(x), UsageError);
 }
 
-TEST_CASE("layer and no norm keep D's scores independent across the batch; batch norm does not",
+TEST_CASE("layer and no norm keep D's scores independent across the batch, batch norm does not",
           "[gan][networks]") {
   const std::string norm = GENERATE("layer", "none", "batch");
   torch::manual_seed(7);
@@ -247,7 +247,7 @@ TEST_CASE("MLP GAN shapes and PacGAN packing of consecutive samples", "[gan][net
   CHECK_THROWS_AS(MlpGenerator(o), UsageError);
 }
 
-TEST_CASE("ema_update: decay 0 copies, 1 keeps, 0.5 averages; buffers are copied", "[gan][networks][ema]") {
+TEST_CASE("ema_update: decay 0 copies, 1 keeps, 0.5 averages, buffers are copied", "[gan][networks][ema]") {
   torch::manual_seed(10);
   auto net = tiny_generator(28, 1, 0), ema = tiny_generator(28, 1, 0);
   warm_up(net, 0);
@@ -271,7 +271,7 @@ TEST_CASE("ema_update: decay 0 copies, 1 keeps, 0.5 averages; buffers are copied
   CHECK_THROWS_AS(ema_update(*ema, *net, 1.5), UsageError);
 }
 
-TEST_CASE("copy_weights makes two nets compute the same; structure mismatches are UsageErrors", "[gan][networks][ema]") {
+TEST_CASE("copy_weights makes two nets compute the same, structure mismatches are UsageErrors", "[gan][networks][ema]") {
   torch::manual_seed(11);
   auto a = tiny_generator(32, 3, 2), b = tiny_generator(32, 3, 2);
   warm_up(a, 2);

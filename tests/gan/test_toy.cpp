@@ -11,7 +11,7 @@
 
 using namespace mirage;
 
-TEST_CASE("the best toy configuration covers all 8 ring modes; a collapsed one is flagged", "[gan][toy]") {
+TEST_CASE("the best toy configuration covers all 8 ring modes, a collapsed one is flagged", "[gan][toy]") {
   GanConfig c;
   c.arch = "toy";
   c.mixture = "ring8";

@@ -242,7 +242,7 @@ TEST_CASE("PatchGAN with spectral norm scores patches and rejects unknown norms"
   CHECK_THROWS_AS(PatchDiscriminator(o), UsageError);
 }
 
-TEST_CASE("SR generator outputs scale x its input in [0,1]; other scales are usage errors", "[gan][translation]") {
+TEST_CASE("SR generator outputs scale x its input in [0,1], other scales are usage errors", "[gan][translation]") {
   torch::manual_seed(6);
   auto scale = GENERATE(2, 4);
   auto channels = GENERATE(1, 3);
@@ -327,7 +327,7 @@ TEST_CASE("PSNR: identical images are +inf dB, a constant offset of 0.1 is 20 dB
   CHECK_THROWS_AS(psnr(a, b.slice(0, 0, 2)), UsageError);
 }
 
-TEST_CASE("area downsampling averages blocks; bicubic upsampling keeps constants and clamps", "[gan][translation]") {
+TEST_CASE("area downsampling averages blocks, bicubic upsampling keeps constants and clamps", "[gan][translation]") {
   auto c = torch::full({2, 3, 28, 28}, 0.37);
   auto lr = area_downsample(c, 4);
   CHECK(lr.sizes() == torch::IntArrayRef({2, 3, 7, 7}));

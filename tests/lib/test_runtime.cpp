@@ -21,7 +21,7 @@ TEST_CASE("device strings parse or fail with a UsageError naming --device", "[ru
   }
 }
 
-TEST_CASE("the same seed gives the same random streams; different seeds differ", "[runtime][determinism]") {
+TEST_CASE("the same seed gives the same random streams, different seeds differ", "[runtime][determinism]") {
   auto a = torch::rand({16}, make_generator(42), torch::TensorOptions());
   auto b = torch::rand({16}, make_generator(42), torch::TensorOptions());
   auto c = torch::rand({16}, make_generator(43), torch::TensorOptions());

@@ -219,7 +219,7 @@ TEST_CASE("identical reports: nothing changed, nothing regressed", "[diff]") {
   CHECK(mentions(mirage::diff_text(d), "no regression (max drop 0.02)"));
 }
 
-TEST_CASE("a robust accuracy drop beyond max_drop regresses; within it, it does not", "[diff]") {
+TEST_CASE("a robust accuracy drop beyond max_drop regresses, within it, it does not", "[diff]") {
   const json old_report = base_report();
   const json new_report = robustness_report(robustness_config(), {70, 55, 65});  // pgd 8/255: 0.60 -> 0.55
   const std::string key = "robust_accuracy pgd eps=8/255";
@@ -292,7 +292,7 @@ TEST_CASE("a drop of exactly max_drop is not a regression", "[diff]") {
   CHECK(row(mirage::diff_reports(old_report, new_report, 0.0199), key).regression);
 }
 
-TEST_CASE("a success rate that rises regresses; one that falls does not", "[diff]") {
+TEST_CASE("a success rate that rises regresses, one that falls does not", "[diff]") {
   const json old_report = base_report();
   json new_report = old_report;
   const std::string key = "success_rate fgsm eps=8/255";

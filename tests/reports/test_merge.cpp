@@ -206,7 +206,7 @@ TEST_CASE("reports that are not the shards of one audit are refused", "[reports]
   }
 }
 
-TEST_CASE("--shard is I/N with 1 <= I <= N and never splits a batch", "[reports][merge]") {
+TEST_CASE("shards are I/N with 1 <= I <= N and never split a batch", "[reports][merge]") {
   SECTION("accepted") {
     auto s = mirage::parse_shard("2/4");
     CHECK(s.index == 2);
