@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::check_refused;
@@ -17,9 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
+using mirage::test::mirage_run;
 
 }  // namespace
 

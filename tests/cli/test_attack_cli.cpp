@@ -11,6 +11,7 @@
 
 #include "lib/dataset.h"
 #include "lib/image/io.h"
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
@@ -20,9 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
+using mirage::test::mirage_run;
 
 // A quickly trained Fashion-MNIST classifier (about 75% accurate) in `dir`.
 std::string small_model(const mirage::test::TempDir& dir) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::read_json;
@@ -17,9 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
+using mirage::test::mirage_run;
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path);
@@ -157,13 +156,10 @@ const TinyDetector& tiny_detector() {
   static mirage::test::TempDir dir;
   static TinyDetector made;
   if (made.detector.empty()) {
-    const std::string gan_out = dir.file("gan");
-    mirage::test::require_ok(mirage_run("train-gan --out " + gan_out +
-                                        " --steps 30 --limit 512 --batch-size 32 --g-width 8 --d-width 8 --seed 1 --quiet --threads 1"));
+    made.gan = mirage::test::tiny_gan(30, 512, 32);
     const std::string det = dir.file("det.pt");
-    mirage::test::require_ok(mirage_run("train-detector --kind cnn --fake " + gan_out + "/checkpoint" +
+    mirage::test::require_ok(mirage_run("train-detector --kind cnn --fake " + made.gan +
                                         " --limit 600 --epochs 2 --width 8 --seed 3 --quiet --threads 1 --out " + det));
-    made.gan = gan_out + "/checkpoint";
     made.detector = det;
   }
   return made;

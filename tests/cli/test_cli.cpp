@@ -9,6 +9,7 @@
 
 #include "lib/hash.h"
 #include "lib/image/io.h"
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
@@ -17,9 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args); }
+using mirage::test::mirage_run;
 
 size_t count_lines(const std::string& text) {
   size_t n = 0;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
@@ -17,9 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args + " --threads 1 --quiet"); }
+mirage::test::CommandResult mirage_run(const std::string& args) { return mirage::test::mirage_run(args + " --threads 1 --quiet"); }
 
 const mirage::test::TempDir& shared_dir() {
   static mirage::test::TempDir dir;
@@ -27,14 +26,7 @@ const mirage::test::TempDir& shared_dir() {
 }
 
 // A DCGAN trained 30 tiny steps: its fakes are easy to tell from Fashion-MNIST.
-const std::string& gan() {
-  static const std::string run = [] {
-    const std::string out = shared_dir().file("gan");
-    require_ok(mirage_run("train-gan --out " + out + " --steps 30 --limit 512 --batch-size 32 --g-width 8 --d-width 8 --seed 1"));
-    return out + "/checkpoint";
-  }();
-  return run;
-}
+const std::string& gan() { return mirage::test::tiny_gan(30, 512, 32); }
 
 // 300 of its fakes as PNG files.
 const std::string& fake_folder() {

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "lib/image/io.h"
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
@@ -27,7 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
 // Every training flag but --steps, --out and --arch: small enough for a test, with a checkpoint
 // and a sample grid halfway, so resume and samples are exercised.
 const std::string kTiny =
@@ -35,7 +35,7 @@ const std::string kTiny =
     " --seed 1 --quiet";
 
 // One thread: the suite shares 2 cores with others, where LibTorch's threads only contend.
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args + " --threads 1"); }
+mirage::test::CommandResult mirage_run(const std::string& args) { return mirage::test::mirage_run(args + " --threads 1"); }
 
 // Every file under `dir` with a hash of its bytes: a folder left exactly as it was compares equal
 // (and a failed check prints names and numbers, not PNG bytes).

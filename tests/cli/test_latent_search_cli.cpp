@@ -10,6 +10,7 @@
 #include <map>
 
 #include "lib/image/io.h"
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::check_refused;
@@ -21,11 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
-mirage::test::CommandResult mirage_run(const std::string& args) {
-  return run_command(kBin + " " + args + " --threads 1 --quiet");
-}
+mirage::test::CommandResult mirage_run(const std::string& args) { return mirage::test::mirage_run(args + " --threads 1 --quiet"); }
 
 const mirage::test::TempDir& shared_dir() {
   static mirage::test::TempDir dir;
@@ -34,14 +31,7 @@ const mirage::test::TempDir& shared_dir() {
 
 // An unconditional DCGAN trained a few tiny steps: 28x28 near-gray fakes whose outputs barely
 // move with z, so the searches below run without the distance penalty and with large steps.
-const std::string& gan() {
-  static const std::string run = [] {
-    const std::string out = shared_dir().file("gan");
-    require_ok(mirage_run("train-gan --out " + out + " --steps 6 --limit 256 --batch-size 16 --g-width 8 --d-width 8 --seed 1"));
-    return out + "/checkpoint";
-  }();
-  return run;
-}
+const std::string& gan() { return mirage::test::tiny_gan(6, 256, 16); }
 
 // A small classifier trained two quick epochs at 28x28, and one at 32x32 (the wrong size).
 const std::string& classifier(int size = 28) {

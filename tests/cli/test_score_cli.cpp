@@ -20,6 +20,7 @@
 #include "lib/hash.h"
 #include "lib/image/convert.h"
 #include "lib/image/io.h"
+#include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
 using mirage::test::run_command;
@@ -32,10 +33,8 @@ using namespace mirage;
 
 namespace {
 
-const std::string kBin = MIRAGE_BIN;
-
 // One thread: the suite shares its cores with others, where LibTorch's threads only contend.
-mirage::test::CommandResult mirage_run(const std::string& args) { return run_command(kBin + " " + args + " --threads 1"); }
+mirage::test::CommandResult mirage_run(const std::string& args) { return mirage::test::mirage_run(args + " --threads 1"); }
 
 std::vector<nlohmann::json> parse_lines(const std::string& text) {
   std::vector<nlohmann::json> out;

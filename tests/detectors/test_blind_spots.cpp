@@ -30,6 +30,17 @@ BlindSpotOptions quick_options() {
   return o;
 }
 
+// quick_options() with every post-processing grid empty: a test turns on the sweeps it checks.
+BlindSpotOptions no_sweeps() {
+  BlindSpotOptions o = quick_options();
+  o.jpeg_qualities = {};
+  o.blur_sigmas = {};
+  o.resize_scales = {};
+  o.noise_sigmas = {};
+  o.crop_fractions = {};
+  return o;
+}
+
 // Pixel (0,0) of each image encodes its class (c / 10 + 0.05), pixel (0,1) whether it is fake.
 torch::Tensor class_images(const torch::Tensor& classes, bool fake, uint64_t seed) {
   torch::manual_seed(seed);
@@ -66,12 +77,7 @@ TEST_CASE("a detector that never flags one class has that class slice ranked fir
   data.real_classes = real_classes;
   data.class_names = {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"};
   // No post-processing: a transform could move the class code pixel.
-  auto o = quick_options();
-  o.jpeg_qualities = {};
-  o.blur_sigmas = {};
-  o.resize_scales = {};
-  o.noise_sigmas = {};
-  o.crop_fractions = {};
+  auto o = no_sweeps();
   const auto report = search_blind_spots(det, data, o);
   REQUIRE(!report.findings.empty());
   const auto& top = report.findings.front();
@@ -111,12 +117,9 @@ TEST_CASE("a detector of high-frequency traces is blind after blur: the blur sli
   FunctionDetector det([=](const at::Tensor& x) { return 20 * (lap_energy(x) / level - 1); }, 1, 16);
   BlindSpotData data;
   data.fakes = fakes;
-  auto o = quick_options();
-  // (Resize and crop interpolate, which also smooths the trace away: left out here.)
+  auto o = no_sweeps();  // (resize and crop interpolate, which also smooths the trace away)
   o.blur_sigmas = {0.5, 1.0, 2.0};
-  o.resize_scales = {};
   o.noise_sigmas = {0.01};
-  o.crop_fractions = {};
   const auto report = search_blind_spots(det, data, o);
   CHECK(report.misses == 0);
   REQUIRE(report.findings.size() == 4);
@@ -155,11 +158,7 @@ TEST_CASE("an injected JPEG function is swept over its qualities", "[detectors][
   }, 1, 8);
   BlindSpotData data;
   data.fakes = fakes;
-  auto o = quick_options();
-  o.blur_sigmas = {};
-  o.resize_scales = {};
-  o.noise_sigmas = {};
-  o.crop_fractions = {};
+  auto o = no_sweeps();
   o.jpeg_qualities = {90, 50};
   const auto report = search_blind_spots(det, data, o, post);
   REQUIRE(report.findings.size() == 2);
@@ -179,10 +178,7 @@ TEST_CASE("a noise slice draws the same noise whatever the other sigmas, so its 
   FunctionDetector det([](const at::Tensor& x) { return 2000 * (x.mean({1, 2, 3}) - 0.5); }, 1, 8);
   BlindSpotData data;
   data.fakes = fakes;
-  auto o = quick_options();
-  o.blur_sigmas = {};
-  o.resize_scales = {};
-  o.crop_fractions = {};
+  auto o = no_sweeps();
   auto noise_finding = [&](const std::vector<double>& sigmas) {
     o.noise_sigmas = sigmas;
     for (const auto& f : search_blind_spots(det, data, o).findings) {
@@ -284,11 +280,7 @@ TEST_CASE("evasion budgets: larger eps evades more, and the minimal flips are wi
   auto shifted = std::make_unique<FunctionDetector>([&](const at::Tensor& x) { return (det->logit(x) - med) / sd + 1; }, 1, 28);
   BlindSpotData data;
   data.fakes = fakes;
-  auto o = quick_options();
-  o.blur_sigmas = {};
-  o.resize_scales = {};
-  o.noise_sigmas = {};
-  o.crop_fractions = {};
+  auto o = no_sweeps();
   o.evasion_eps_linf = {0.5 / 255, 8.0 / 255, 32.0 / 255};
   o.evasion_samples = 64;
   o.pgd_steps = 10;
