@@ -4,7 +4,10 @@
 // generator's 8-16-32 widths with 4 residual blocks. Two deliberate differences: the reference
 // clamps G's output to [-0.3, 0.3] (no gradient outside); here delta = eps * tanh(raw) keeps the
 // bound by construction with a gradient everywhere. And L_adv is the C&W margin on logits (paper
-// Eq. 2, with kappa) where the reference uses the margin of softmax probabilities.
+// Eq. 2, with kappa) where the reference uses the margin of softmax probabilities. gan/losses.h's
+// lsgan halves the reference's MSE terms (D: ((D(x)-1)^2 + D(x_adv)^2) / 2, G: (D(x_adv)-1)^2 / 2,
+// the reference sums the two D terms and takes G's whole): Adam makes D's half scale immaterial,
+// and G's GAN term weighs gan_weight / 2 of the reference's.
 #include "attacks/advgan.h"
 
 #include <torch/torch.h>
@@ -12,16 +15,15 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <limits>
-#include <sstream>
 
 #include "gan/losses.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
 #include "lib/hash.h"
 #include "lib/image_tensor.h"
+#include "lib/json_io.h"
 #include "lib/log.h"
+#include "lib/options.h"
 #include "lib/runtime.h"
 
 namespace mirage {
@@ -33,7 +35,23 @@ namespace {
 const char* kConfigFile = "config.json";
 const char* kGeneratorFile = "generator.pt";
 const char* kKind = "advgan";
+constexpr int kFormat = 2;
 constexpr int64_t kDownsamplings = 2;  // H and W must be multiples of 4
+
+const OptionFields<AdvGanOptions>& fields() {
+  static const OptionFields<AdvGanOptions> f = OptionFields<AdvGanOptions>()
+      .add("eps", &AdvGanOptions::eps).add("targeted", &AdvGanOptions::targeted)
+      .add("target_class", &AdvGanOptions::target_class).add("epochs", &AdvGanOptions::epochs)
+      .add("batch_size", &AdvGanOptions::batch_size).add("lr", &AdvGanOptions::lr)
+      .add("adv_weight", &AdvGanOptions::adv_weight).add("gan_weight", &AdvGanOptions::gan_weight)
+      .add("hinge_weight", &AdvGanOptions::hinge_weight).add("hinge_bound", &AdvGanOptions::hinge_bound)
+      .add("kappa", &AdvGanOptions::kappa).add("width", &AdvGanOptions::width)
+      .add("blocks", &AdvGanOptions::blocks).add("limit", &AdvGanOptions::limit)
+      .add("checkpoint_every", &AdvGanOptions::checkpoint_every).add("seed", &AdvGanOptions::seed)
+      .add("data", &AdvGanOptions::data).add("labels", &AdvGanOptions::labels)
+      .add("resize", &AdvGanOptions::resize);
+  return f;
+}
 
 void check_options(const AdvGanOptions& o) {
   auto need = [](bool ok, const std::string& what) {
@@ -47,6 +65,7 @@ void check_options(const AdvGanOptions& o) {
   need(o.hinge_bound >= 0 && o.kappa >= 0, "hinge_bound and kappa must be >= 0");
   need(o.width >= 1 && o.blocks >= 0, "generator width must be >= 1 and blocks >= 0");
   need(o.limit >= 0, "limit must be >= 0");
+  need(o.checkpoint_every >= 0, "checkpoint_every must be >= 0");
   need(!o.targeted || o.target_class >= 0, "target class must be >= 0");
 }
 
@@ -69,74 +88,117 @@ void init_weights(torch::nn::Module& net, uint64_t seed) {
   }
 }
 
-// The C&W margin of paper Eq. 2: max(Z_y - max_{j!=y} Z_j, -kappa) untargeted (cls = label),
-// max(max_{j!=t} Z_j - Z_t, -kappa) targeted (cls = target). Per sample.
-at::Tensor margin_loss(const at::Tensor& logits, const at::Tensor& cls, bool targeted, double kappa) {
-  return class_margin(logits, cls, targeted).clamp_min(-kappa);
+// What a batch is attacked toward. cls: the label (the model's prediction where a sample has none)
+// untargeted, the target class targeted. counted: the samples an attack can succeed on, correctly
+// classified (untargeted) or not already of the target class (targeted), as `mirage attack` counts.
+struct Aim {
+  at::Tensor cls, counted;
+};
+
+Aim aim(const AdvGanOptions& o, const at::Tensor& labels, const at::Tensor& clean_logits, int64_t classes) {
+  const at::Tensor pred = clean_logits.argmax(1);
+  const at::Tensor y = labels.defined() ? torch::where(labels < 0, pred, labels.to(pred.device())) : pred;
+  if ((y >= classes).any().item<bool>()) {
+    throw InputError("AdvGAN: a label is out of range for a model with " + std::to_string(classes) + " classes");
+  }
+  if (o.targeted) {
+    at::Tensor t = torch::full_like(y, o.target_class);
+    return {t, y.ne(t)};
+  }
+  return {y, pred.eq(y)};
 }
 
-// Labels of a batch, with the model's prediction where a sample has none.
-at::Tensor labels_or_predictions(const at::Tensor& labels, const at::Tensor& clean_logits) {
-  return torch::where(labels < 0, clean_logits.argmax(1), labels);
+at::Tensor met(const AdvGanOptions& o, const at::Tensor& logits, const at::Tensor& cls) {
+  return o.targeted ? logits.argmax(1).eq(cls) : logits.argmax(1).ne(cls);
 }
+
+// G (in eval mode) against `target` on a batch, added up: the final pass and validate().
+struct Figures {
+  int64_t n = 0, counted = 0, success = 0;
+  double sum_linf = 0, sum_l2 = 0, max_linf = 0;
+  void add(AdvGanGenerator& g, Model& target, const at::Tensor& x, const at::Tensor& labels) {
+    torch::NoGradGuard no_grad;
+    auto& net = g.net();
+    const bool was_training = net->is_training();
+    net->eval();
+    const at::Tensor adv = g.adversarial(x);
+    net->train(was_training);
+    const Aim a = aim(g.options(), labels, target.logits(x), target.spec().num_classes);
+    success += (met(g.options(), target.logits(adv), a.cls) & a.counted).sum().item<int64_t>();
+    counted += a.counted.sum().item<int64_t>();
+    const at::Tensor linf = lp_norms(adv - x, Norm::kLinf);
+    sum_linf += linf.sum().item<double>();
+    sum_l2 += lp_norms(adv - x, Norm::kL2).sum().item<double>();
+    max_linf = std::max(max_linf, linf.max().item<double>());
+    n += x.size(0);
+  }
+  double success_rate() const { return static_cast<double>(success) / static_cast<double>(std::max<int64_t>(counted, 1)); }
+};
 
 // A view of `data` as a shared_ptr that does not own it (SubsetDataset wants one).
 std::shared_ptr<Dataset> borrow(Dataset& data) {
   return std::shared_ptr<Dataset>(&data, [](Dataset*) {});
 }
 
-std::string shape_text(int64_t c, int64_t h, int64_t w) {
-  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+// One epoch of the training history, as config.json and the CLI summary hold it.
+const OptionFields<AdvGanEpoch>& epoch_fields() {
+  static const OptionFields<AdvGanEpoch> f = OptionFields<AdvGanEpoch>()
+      .add("epoch", &AdvGanEpoch::epoch).add("loss_d", &AdvGanEpoch::loss_d)
+      .add("loss_gan", &AdvGanEpoch::loss_gan).add("loss_adv", &AdvGanEpoch::loss_adv)
+      .add("loss_hinge", &AdvGanEpoch::loss_hinge).add("success_rate", &AdvGanEpoch::success_rate)
+      .add("seconds", &AdvGanEpoch::seconds).add("images_per_second", &AdvGanEpoch::images_per_second);
+  return f;
+}
+
+nlohmann::json history_json(const std::vector<AdvGanEpoch>& history) {
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const auto& e : history) epochs.push_back(epoch_fields().to_json(e));
+  return epochs;
+}
+
+nlohmann::json config_json_of(AdvGanGenerator& g) {
+  const auto& go = g.net()->options();
+  return {
+      {"kind", kKind},
+      {"format", kFormat},
+      {"options", g.options().to_json()},
+      {"image", {{"channels", g.channels()}, {"height", g.height()}, {"width", g.width()}}},
+      {"generator", {{"arch", "resnet"}, {"file", kGeneratorFile}, {"width", go.width}, {"downsamplings", go.downsamplings},
+                     {"blocks", go.blocks}, {"output", "delta = eps * (2 * G(x) - 1); x_adv = clamp(x + delta, 0, 1)"}}},
+      {"target_model", g.target},
+      {"data", g.data},
+      {"training", g.training},
+  };
+}
+
+// torch::save of G from the CPU, so that a checkpoint written on a GPU loads anywhere.
+void write_generator(AdvGanGenerator& g, const std::string& folder) {
+  auto& net = g.net();
+  auto params = net->parameters();
+  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+  net->to(torch::kCPU);
+  try {
+    torch::save(net, (fs::path(folder) / kGeneratorFile).string());
+  } catch (const c10::Error& e) {
+    net->to(device);
+    throw InputError(folder + ": cannot write " + kGeneratorFile + " (" + one_line(e) + ")");
+  }
+  net->to(device);
 }
 
 }  // namespace
 
 // ---- options ---------------------------------------------------------------------------------
 
-nlohmann::json AdvGanOptions::to_json() const {
-  return {{"eps", eps},
-          {"targeted", targeted},
-          {"target_class", target_class},
-          {"epochs", epochs},
-          {"batch_size", batch_size},
-          {"lr", lr},
-          {"adv_weight", adv_weight},
-          {"gan_weight", gan_weight},
-          {"hinge_weight", hinge_weight},
-          {"hinge_bound", hinge_bound},
-          {"kappa", kappa},
-          {"width", width},
-          {"blocks", blocks},
-          {"limit", limit},
-          {"seed", seed}};
-}
+nlohmann::json AdvGanOptions::to_json() const { return fields().to_json(*this); }
 
 AdvGanOptions AdvGanOptions::from_json(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) throw InputError(source + ": AdvGAN options must be a JSON object");
   AdvGanOptions o;
-  try {
-    o.eps = j.value("eps", o.eps);
-    o.targeted = j.value("targeted", o.targeted);
-    o.target_class = j.value("target_class", o.target_class);
-    o.epochs = j.value("epochs", o.epochs);
-    o.batch_size = j.value("batch_size", o.batch_size);
-    o.lr = j.value("lr", o.lr);
-    o.adv_weight = j.value("adv_weight", o.adv_weight);
-    o.gan_weight = j.value("gan_weight", o.gan_weight);
-    o.hinge_weight = j.value("hinge_weight", o.hinge_weight);
-    o.hinge_bound = j.value("hinge_bound", o.hinge_bound);
-    o.kappa = j.value("kappa", o.kappa);
-    o.width = j.value("width", o.width);
-    o.blocks = j.value("blocks", o.blocks);
-    o.limit = j.value("limit", o.limit);
-    o.seed = j.value("seed", o.seed);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(source + ": an AdvGAN option has the wrong type (" + std::string(e.what()) + ")");
-  }
+  fields().from_json(o, j, source);
   try {
     check_options(o);
   } catch (const UsageError& e) {
-    throw InputError(source + ": " + e.what());
+    throw UsageError(source + ": " + e.what());
   }
   return o;
 }
@@ -148,7 +210,7 @@ AdvGanGenerator::AdvGanGenerator(AdvGanOptions options, int64_t channels, int64_
   check_options(options_);
   if (channels < 1 || height < 4 || width < 4 || height % 4 || width % 4) {
     throw UsageError("AdvGAN needs images whose height and width are multiples of 4 (at least 4), got " +
-                     shape_text(channels, height, width));
+                     image_shape_text(channels, height, width));
   }
   ResnetGeneratorOptions g;
   g.in_channels = channels;
@@ -173,31 +235,10 @@ at::Tensor AdvGanGenerator::adversarial(const at::Tensor& x) {
   return clamp_box(x + perturbation(x));
 }
 
-// ---- training --------------------------------------------------------------------------------
+// ---- the model the GAN trainer runs ------------------------------------------------------------
 
-nlohmann::json AdvGanTraining::to_json() const {
-  nlohmann::json epochs = nlohmann::json::array();
-  for (const auto& e : history) {
-    epochs.push_back({{"epoch", e.epoch},
-                      {"loss_d", e.loss_d},
-                      {"loss_gan", e.loss_gan},
-                      {"loss_adv", e.loss_adv},
-                      {"loss_hinge", e.loss_hinge},
-                      {"success_rate", e.success_rate},
-                      {"seconds", e.seconds},
-                      {"images_per_second", e.images_per_second}});
-  }
-  return {{"success_rate", success_rate},
-          {"counted", counted},
-          {"linf", {{"mean", mean_linf}, {"max", max_linf}}},
-          {"l2_mean", mean_l2},
-          {"seconds", seconds},
-          {"images_per_second", images_per_second},
-          {"history", epochs}};
-}
-
-AdvGanTraining train_advgan(Model& target, Dataset& data, const AdvGanOptions& options,
-                            const std::function<void(const AdvGanEpoch&)>& on_epoch) {
+AdvGanModel::AdvGanModel(Model& target, const AdvGanOptions& options, const std::string& data_name, int64_t samples)
+    : target_(target) {
   const AdvGanOptions& o = options;
   check_options(o);
   const ModelSpec& spec = target.spec();
@@ -206,201 +247,241 @@ AdvGanTraining train_advgan(Model& target, Dataset& data, const AdvGanOptions& o
     throw UsageError("AdvGAN target class " + std::to_string(o.target_class) + " is out of range for a model with " +
                      std::to_string(spec.num_classes) + " classes");
   }
-  if (data.size() == 0) throw UsageError(data.info().name + ": no samples to train AdvGAN on");
+  if (samples < 1) throw UsageError(data_name + ": no samples to train AdvGAN on");
   const c10::Device device = target.device();
-  const int64_t k = spec.num_classes;
-
-  AdvGanTraining out;
-  out.generator = std::make_shared<AdvGanGenerator>(o, spec.channels, spec.height, spec.width);
-  AdvGanGenerator& g = *out.generator;
+  generator_ = std::make_shared<AdvGanGenerator>(o, spec.channels, spec.height, spec.width);
+  generator_->target = {{"name", spec.name}, {"num_classes", spec.num_classes}};
+  if (auto* ts = dynamic_cast<TorchScriptModel*>(&target)) {
+    generator_->target["path"] = ts->path();
+    generator_->target["sha256"] = sha256_file(ts->path());
+  }
+  generator_->data = {{"name", data_name}, {"samples", samples}};
   PatchDiscriminatorOptions dopt;
   dopt.in_channels = spec.channels;
   dopt.width = o.width;
   // Two stride-2 layers as the reference's D on 28 px; small images take one (the PatchGAN's
   // output would vanish).
   dopt.layers = std::min(spec.height, spec.width) >= 16 ? 2 : 1;
-  PatchDiscriminator d(dopt);
-  init_weights(*d, derive_seed(o.seed, "advgan-discriminator"));
-  g.net()->to(device);
-  d->to(device);
-  g.net()->train();
-  d->train();
-  torch::optim::Adam opt_g(g.net()->parameters(), torch::optim::AdamOptions(o.lr));
-  torch::optim::Adam opt_d(d->parameters(), torch::optim::AdamOptions(o.lr));
+  d_ = PatchDiscriminator(dopt);
+  init_weights(*d_, derive_seed(o.seed, "advgan-discriminator"));
+  generator_->net()->to(device);
+  d_->to(device);
 
+  GanConfig& c = config_;
+  c.arch = kKind;
+  c.loss = "lsgan";
+  c.channels = spec.channels;
+  c.size = spec.height;
+  c.batch_size = std::min(o.batch_size, samples);
+  steps_per_epoch_ = samples / c.batch_size;
+  c.steps = o.epochs * steps_per_epoch_;
+  c.lr_g = c.lr_d = o.lr;
+  c.beta1 = 0.9;  // Adam's defaults, as the reference
+  c.beta2 = 0.999;
+  c.n_critic = 1;
+  c.gp_weight = 0;
+  c.adv_weight = o.gan_weight;
+  c.ema_decay = 0;
+  c.ema_start = 0;
+  c.log_every = 1;  // train_advgan's epoch means read every step
+  c.sample_every = 0;
+  c.checkpoint_every = o.checkpoint_every * steps_per_epoch_;
+  c.seed = o.seed;
+}
+
+nlohmann::json AdvGanModel::config_json() const { return config_json_of(*generator_); }
+
+bool AdvGanModel::resumable_field(const std::string& key) const {
+  return key == "epochs" || key == "checkpoint_every" || key == "training";
+}
+
+std::vector<NamedNet> AdvGanModel::generators() { return {{"generator", generator_->net().ptr()}}; }
+
+std::vector<NamedNet> AdvGanModel::discriminators() { return {{"discriminator", d_.ptr()}}; }
+
+GeneratorPass AdvGanModel::generate(const GanBatch& batch, at::Generator&) {
+  const AdvGanOptions& o = generator_->options();
+  const at::Tensor& x = batch.x;
+  at::Tensor clean;
+  {
+    torch::NoGradGuard no_grad;
+    clean = target_.logits(x);
+  }
+  const Aim a = aim(o, batch.y, clean, target_.spec().num_classes);
+  at::Tensor delta = generator_->perturbation(x);
+  at::Tensor x_adv = clamp_box(x + delta);
+  // f is frozen: its weights are in no optimiser, gradients only pass through it to x_adv.
+  at::Tensor logits = target_.logits(x_adv);
+  // Summed over the batch as the reference (GAN and hinge terms are means): with the default
+  // weights the adversarial term dominates, so samples do not settle on the boundary.
+  at::Tensor loss_adv = class_margin(logits, a.cls, o.targeted).clamp_min(-o.kappa).sum();
+  at::Tensor loss_hinge = (lp_norms(delta, Norm::kL2) - o.hinge_bound).clamp_min(0.0).mean();
+  if (torch::GradMode::is_enabled()) {
+    ++tally_.passes;
+    tally_.counted += a.counted.sum().item<int64_t>();
+    tally_.success += (met(o, logits.detach(), a.cls) & a.counted).sum().item<int64_t>();
+    tally_.adv += loss_adv.item<double>();
+    tally_.hinge += loss_hinge.item<double>();
+  }
+  GeneratorPass pass;
+  if (o.gan_weight > 0) {
+    // D: real images toward 1, AdvGAN's toward 0 (least squares); G: x_adv toward 1.
+    AdversarialTerm t;
+    t.real = x;
+    t.fake = x_adv;
+    pass.adversarial.push_back(std::move(t));
+  }
+  pass.losses.emplace_back("adv", o.adv_weight * loss_adv);
+  pass.losses.emplace_back("hinge", o.hinge_weight * loss_hinge);
+  return pass;
+}
+
+at::Tensor AdvGanModel::discriminate(size_t, const at::Tensor& x, const at::Tensor&) { return d_->forward(x); }
+
+at::Tensor AdvGanModel::samples(const GanBatch& fixed, int64_t, at::Generator&) {
+  auto& net = generator_->net();
+  const bool was_training = net->is_training();
+  net->eval();
+  at::Tensor x = fixed.x.slice(0, 0, std::min<int64_t>(fixed.size(), 8));
+  at::Tensor adv = generator_->adversarial(x);
+  net->train(was_training);
+  const double eps = generator_->options().eps;
+  return torch::cat({x, adv, ((adv - x) / (2 * eps) + 0.5).clamp(0, 1)}).to(torch::kCPU);
+}
+
+std::map<std::string, double> AdvGanModel::validate(const GanBatch& batch) {
+  Figures f;
+  f.add(*generator_, target_, batch.x, batch.y);
+  return {{"success_rate", f.success_rate()}, {"linf_max", f.max_linf}};
+}
+
+void AdvGanModel::export_generators(const std::string& dir) { write_generator(*generator_, dir); }
+
+AdvGanModel::Tally AdvGanModel::take_tally() {
+  Tally t = tally_;
+  tally_ = Tally{};
+  return t;
+}
+
+// ---- training --------------------------------------------------------------------------------
+
+nlohmann::json AdvGanTraining::to_json() const {
+  return {{"success_rate", success_rate},
+          {"counted", counted},
+          {"linf", {{"mean", mean_linf}, {"max", max_linf}}},
+          {"l2_mean", mean_l2},
+          {"seconds", seconds},
+          {"images_per_second", images_per_second},
+          {"history", history_json(history)}};
+}
+
+AdvGanTraining train_advgan(Model& target, Dataset& data, const AdvGanOptions& options, const AdvGanRun& run) {
+  const AdvGanOptions& o = options;
+  check_options(o);
+  if (data.size() == 0) throw UsageError(data.info().name + ": no samples to train AdvGAN on");
+  if (run.resume && run.checkpoint.empty()) throw UsageError("AdvGAN: resume needs a checkpoint folder");
+  const ModelSpec& spec = target.spec();
+  const c10::Device device = target.device();
   // --limit takes a fixed subset (the first samples of a seeded shuffle), reshuffled each epoch.
   std::shared_ptr<Dataset> train = borrow(data);
   if (o.limit > 0 && o.limit < data.size()) {
-    auto order = shuffled_indices(data.size(), derive_seed(o.seed, "advgan-limit"));
-    order.resize(static_cast<size_t>(o.limit));
-    train = std::make_shared<SubsetDataset>(train, order, "limit");
+    train = limit_dataset(train, o.limit, derive_seed(o.seed, "advgan-limit"));
   }
-  LoaderOptions lo;
-  lo.batch_size = o.batch_size;
-  lo.shuffle = true;
-  lo.seed = derive_seed(o.seed, "advgan-shuffle");
-  BatchLoader loader(*train, lo);
+  auto owned = std::make_unique<AdvGanModel>(target, o, data.info().name, train->size());
+  AdvGanModel& model = *owned;
+  AdvGanTraining out;
+  out.generator = model.generator();
+  AdvGanGenerator& g = *out.generator;
+  const int64_t per_epoch = model.steps_per_epoch();
+  auto source = labelled_source(train, spec.channels, spec.height, spec.width, derive_seed(o.seed, "advgan-shuffle"),
+                                device);
+  GanTrainer trainer(std::move(owned), *source, device);
+  if (run.resume) {
+    trainer.resume(run.checkpoint);
+    out.resumed = true;
+    out.resumed_epochs = trainer.step() / per_epoch;
+    // The epochs before the checkpoint, from its config.json (checkpoints fall on epoch ends).
+    const std::string config_path = (fs::path(run.checkpoint) / kConfigFile).string();
+    const nlohmann::json saved = read_json_file(config_path, "checkpoint");
+    const nlohmann::json history = saved.value("training", nlohmann::json::object()).value("history", nlohmann::json::array());
+    for (const auto& j : history) {
+      if (static_cast<int64_t>(out.history.size()) == out.resumed_epochs) break;
+      AdvGanEpoch e;
+      epoch_fields().from_json(e, j, config_path + " training.history");
+      out.history.push_back(e);
+    }
+    g.training = {{"history", history_json(out.history)}};
+  }
 
-  auto prepare = [&](const Batch& batch, at::Tensor& x, at::Tensor& cls, at::Tensor& counted) {
-    x = fit_batch(batch.images, spec.channels, spec.height, spec.width).to(device);
-    at::Tensor clean;
-    {
-      torch::NoGradGuard no_grad;
-      clean = target.logits(x);
-    }
-    auto y = labels_or_predictions(batch.labels.to(device), clean);
-    if ((y >= k).any().item<bool>()) {
-      throw InputError(data.info().name + ": a label is out of range for a model with " + std::to_string(k) + " classes");
-    }
-    // The samples an attack can succeed on: correctly classified (untargeted) or not already of
-    // the target class (targeted), as `mirage attack` counts.
-    if (o.targeted) {
-      cls = torch::full_like(y, o.target_class);
-      counted = y.ne(cls);
-    } else {
-      cls = y;
-      counted = clean.argmax(1).eq(y);
-    }
-  };
-  auto met = [&](const at::Tensor& logits, const at::Tensor& cls) {
-    return o.targeted ? logits.argmax(1).eq(cls) : logits.argmax(1).ne(cls);
-  };
-
-  const auto t_start = std::chrono::steady_clock::now();
+  // Epoch means of the trainer's per-step metrics and the model's tally; each epoch's end lands in
+  // g.training before the trainer writes that step's checkpoint.
+  double sum_d = 0, sum_gan = 0;
   int64_t trained_images = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    loader.start_epoch(epoch);
-    Progress progress("advgan epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), loader.num_samples());
-    double sum_d = 0, sum_gan = 0, sum_adv = 0, sum_hinge = 0;
-    int64_t batches = 0, seen = 0, n_counted = 0, n_success = 0;
-    Batch batch;
-    while (loader.next(batch)) {
-      at::Tensor x, cls, counted;
-      prepare(batch, x, cls, counted);
-      auto delta = g.perturbation(x);
-      auto x_adv = clamp_box(x + delta);
-
-      // D: real images toward 1, AdvGAN's toward 0 (least squares).
-      at::Tensor loss_d = torch::zeros({}, x.options());
-      if (o.gan_weight > 0) {
-        opt_d.zero_grad();
-        loss_d = discriminator_loss(GanLoss::kLeastSquares, d->forward(x), d->forward(x_adv.detach()));
-        loss_d.backward();
-        opt_d.step();
-      }
-      // G: fool f (L_adv), look real to D (L_GAN), stay small (L_hinge). f is frozen: its weights
-      // are not in opt_g, gradients only pass through it to x_adv.
-      opt_g.zero_grad();
-      auto loss_gan = o.gan_weight > 0 ? generator_loss(GanLoss::kLeastSquares, d->forward(x_adv)) : torch::zeros({}, x.options());
-      auto logits = target.logits(x_adv);
-      // Summed over the batch as the reference (GAN and hinge terms are means): with the default
-      // weights the adversarial term dominates, so samples do not settle on the boundary.
-      auto loss_adv = margin_loss(logits, cls, o.targeted, o.kappa).sum();
-      auto loss_hinge = (lp_norms(delta, Norm::kL2) - o.hinge_bound).clamp_min(0.0).mean();
-      auto loss = o.adv_weight * loss_adv + o.gan_weight * loss_gan + o.hinge_weight * loss_hinge;
-      loss.backward();
-      opt_g.step();
-
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) {
-        throw InputError(data.info().name + ": AdvGAN loss became NaN/Inf at epoch " + std::to_string(epoch + 1) +
-                         " (try a smaller --lr)");
-      }
-      sum_d += loss_d.item<double>();
-      sum_gan += loss_gan.item<double>();
-      sum_adv += loss_adv.item<double>();
-      sum_hinge += loss_hinge.item<double>();
-      ++batches;
-      seen += batch.size();
-      n_counted += counted.sum().item<int64_t>();
-      n_success += (met(logits.detach(), cls) & counted).sum().item<int64_t>();
-      char status[96];
-      std::snprintf(status, sizeof(status), "adv %.3f success %.3f", sum_adv / static_cast<double>(batches),
-                    static_cast<double>(n_success) / static_cast<double>(std::max<int64_t>(n_counted, 1)));
-      progress.advance(batch.size(), status);
-    }
+  auto epoch_start = std::chrono::steady_clock::now();
+  const auto t_start = epoch_start;
+  GanTrainHooks hooks;
+  hooks.on_metrics = [&](const GanStepMetrics& m) {
+    sum_d += m.d_loss;
+    sum_gan += m.g_adv;
+    if (m.step % per_epoch != 0) return;
+    const AdvGanModel::Tally t = model.take_tally();
+    const double steps = static_cast<double>(std::max<int64_t>(t.passes, 1));
     AdvGanEpoch e;
-    e.epoch = epoch + 1;
-    const double nb = static_cast<double>(std::max<int64_t>(batches, 1));
-    e.loss_d = sum_d / nb;
-    e.loss_gan = sum_gan / nb;
-    e.loss_adv = sum_adv / nb;
-    e.loss_hinge = sum_hinge / nb;
-    e.success_rate = static_cast<double>(n_success) / static_cast<double>(std::max<int64_t>(n_counted, 1));
-    e.seconds = progress.seconds();
-    e.images_per_second = static_cast<double>(seen) / std::max(e.seconds, 1e-9);
-    progress.finish();
-    trained_images += seen;
+    e.epoch = m.step / per_epoch;
+    e.loss_d = sum_d / steps;
+    e.loss_gan = sum_gan / steps;
+    e.loss_adv = t.adv / steps;
+    e.loss_hinge = t.hinge / steps;
+    e.success_rate = static_cast<double>(t.success) / static_cast<double>(std::max<int64_t>(t.counted, 1));
+    const auto now = std::chrono::steady_clock::now();
+    e.seconds = std::chrono::duration<double>(now - epoch_start).count();
+    const int64_t images = per_epoch * trainer.config().batch_size;
+    e.images_per_second = static_cast<double>(images) / std::max(e.seconds, 1e-9);
+    trained_images += images;
+    epoch_start = now;
+    sum_d = sum_gan = 0;
     out.history.push_back(e);
-    if (on_epoch) on_epoch(e);
+    g.training = {{"history", history_json(out.history)}};
+    if (run.on_epoch) run.on_epoch(e);
+  };
+  try {
+    trainer.run(hooks, run.checkpoint);
+  } catch (const DivergedError& e) {
+    std::string msg = std::string("AdvGAN ") + e.what();
+    for (const char* flag : {"--lr-g", "--lr-d"}) {
+      const size_t at = msg.find(flag);
+      if (at != std::string::npos) msg.replace(at, std::string(flag).size(), "--lr");
+    }
+    throw DivergedError(msg);
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   out.images_per_second = static_cast<double>(trained_images) / std::max(out.seconds, 1e-9);
   g.net()->eval();
 
-  // The final G over the training samples, once more.
+  // The final G over the training samples, once more (every sample, in order).
   LoaderOptions eval_lo;
   eval_lo.batch_size = o.batch_size;
   BatchLoader eval_loader(*train, eval_lo);
-  Batch batch;
-  int64_t n = 0, n_success = 0;
-  double sum_linf = 0, sum_l2 = 0;
-  while (eval_loader.next(batch)) {
-    at::Tensor x, cls, counted;
-    prepare(batch, x, cls, counted);
-    torch::NoGradGuard no_grad;
-    auto adv = g.adversarial(x);
-    auto ok = met(target.logits(adv), cls) & counted;
-    n_success += ok.sum().item<int64_t>();
-    out.counted += counted.sum().item<int64_t>();
-    auto linf = lp_norms(adv - x, Norm::kLinf);
-    sum_linf += linf.sum().item<double>();
-    sum_l2 += lp_norms(adv - x, Norm::kL2).sum().item<double>();
-    out.max_linf = std::max(out.max_linf, linf.max().item<double>());
-    n += batch.size();
+  Figures f;
+  for (Batch batch; eval_loader.next(batch);) {
+    f.add(g, target, fit_batch(batch.images, spec.channels, spec.height, spec.width).to(device), batch.labels.to(device));
   }
-  out.success_rate = static_cast<double>(n_success) / static_cast<double>(std::max<int64_t>(out.counted, 1));
-  out.mean_linf = sum_linf / static_cast<double>(std::max<int64_t>(n, 1));
-  out.mean_l2 = sum_l2 / static_cast<double>(std::max<int64_t>(n, 1));
-
-  g.target = {{"name", spec.name}, {"num_classes", k}};
-  if (auto* ts = dynamic_cast<TorchScriptModel*>(&target)) {
-    g.target["path"] = ts->path();
-    g.target["sha256"] = sha256_file(ts->path());
-  }
+  out.success_rate = f.success_rate();
+  out.counted = f.counted;
+  out.max_linf = f.max_linf;
+  out.mean_linf = f.sum_linf / static_cast<double>(std::max<int64_t>(f.n, 1));
+  out.mean_l2 = f.sum_l2 / static_cast<double>(std::max<int64_t>(f.n, 1));
   g.training = out.to_json();
-  g.training["data"] = data.info().name;
-  g.training["samples"] = train->size();
+  // The last checkpoint again, now with the summary (the state is the one it already holds).
+  if (!run.checkpoint.empty()) trainer.save_checkpoint(run.checkpoint);
   return out;
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------
 
 void write_advgan(AdvGanGenerator& generator, const std::string& folder) {
-  auto& net = generator.net();
-  auto params = net->parameters();
-  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
-  // Saved from the CPU, so that a checkpoint written on a GPU loads anywhere.
-  net->to(torch::kCPU);
-  try {
-    torch::save(net, (fs::path(folder) / kGeneratorFile).string());
-  } catch (const c10::Error& e) {
-    net->to(device);
-    throw InputError(folder + ": cannot write " + kGeneratorFile + " (" + one_line(e) + ")");
-  }
-  net->to(device);
-  const auto& go = net->options();
-  nlohmann::json config = {
-      {"kind", kKind},
-      {"format", 1},
-      {"options", generator.options().to_json()},
-      {"image", {{"channels", generator.channels()}, {"height", generator.height()}, {"width", generator.width()}}},
-      {"generator", {{"arch", "resnet"}, {"file", kGeneratorFile}, {"width", go.width}, {"downsamplings", go.downsamplings},
-                     {"blocks", go.blocks}, {"output", "delta = eps * (2 * G(x) - 1); x_adv = clamp(x + delta, 0, 1)"}}},
-      {"target_model", generator.target},
-      {"training", generator.training},
-  };
-  write_text_atomic((fs::path(folder) / kConfigFile).string(), config.dump(2) + "\n");
+  write_generator(generator, folder);
+  write_text_atomic((fs::path(folder) / kConfigFile).string(), config_json_of(generator).dump(2) + "\n");
 }
 
 void save_advgan(AdvGanGenerator& generator, const std::string& dir, bool overwrite) {
@@ -413,19 +494,18 @@ std::shared_ptr<AdvGanGenerator> load_advgan(const std::string& dir, c10::Device
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError(dir + ": not an AdvGAN checkpoint (not a folder)");
   const fs::path config_path = fs::path(dir) / kConfigFile;
-  std::ifstream in(config_path);
-  if (!in) throw UsageError(dir + ": not an AdvGAN checkpoint (no " + kConfigFile + ")");
+  if (!fs::exists(config_path, ec)) throw UsageError(dir + ": not an AdvGAN checkpoint (no " + kConfigFile + ")");
+  const std::string source = config_path.string();
   nlohmann::json j;
   try {
-    in >> j;
-  } catch (const std::exception&) {
-    throw InputError(config_path.string() + ": not valid JSON (truncated or corrupt checkpoint)");
+    j = read_json_file(source, "checkpoint");
+  } catch (const InputError&) {
+    throw InputError(source + ": not valid JSON (truncated or corrupt checkpoint)");
   }
   if (!j.is_object() || !j.contains("kind") || j["kind"] != kKind) {
     const std::string kind = j.is_object() && j.contains("kind") ? j["kind"].dump() : "none";
     throw UsageError(dir + ": not an AdvGAN checkpoint (" + kConfigFile + " kind is " + kind + ", expected \"advgan\")");
   }
-  const std::string source = config_path.string();
   int64_t c = 0, h = 0, w = 0;
   try {
     c = j.at("image").at("channels").get<int64_t>();
@@ -434,12 +514,12 @@ std::shared_ptr<AdvGanGenerator> load_advgan(const std::string& dir, c10::Device
   } catch (const nlohmann::json::exception&) {
     throw InputError(source + ": no image channels/height/width (truncated or corrupt checkpoint)");
   }
-  AdvGanOptions options = AdvGanOptions::from_json(j.value("options", nlohmann::json::object()), source);
   std::shared_ptr<AdvGanGenerator> g;
   try {
-    g = std::make_shared<AdvGanGenerator>(options, c, h, w);
+    g = std::make_shared<AdvGanGenerator>(AdvGanOptions::from_json(j.value("options", nlohmann::json::object()), source),
+                                          c, h, w);
   } catch (const UsageError& e) {
-    throw InputError(source + ": " + e.what());
+    throw InputError(std::string(e.what()) + " (corrupt checkpoint)");
   }
   const std::string weights = (fs::path(dir) / kGeneratorFile).string();
   if (!fs::exists(weights, ec)) throw InputError(weights + ": missing (incomplete checkpoint)");
@@ -452,6 +532,7 @@ std::shared_ptr<AdvGanGenerator> load_advgan(const std::string& dir, c10::Device
   g->net()->eval();
   g->net()->to(device);
   g->target = j.value("target_model", nlohmann::json::object());
+  g->data = j.value("data", nlohmann::json::object());
   g->training = j.value("training", nlohmann::json::object());
   return g;
 }
@@ -471,10 +552,8 @@ nlohmann::json AdvGan::options_json() const {
 AttackResult AdvGan::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
   auto& g = *generator_;
   if (images.dim() != 4 || images.size(1) != g.channels() || images.size(2) != g.height() || images.size(3) != g.width()) {
-    std::ostringstream got;
-    got << images.sizes();
-    throw UsageError("advgan: " + checkpoint_ + " was trained on " + shape_text(g.channels(), g.height(), g.width()) +
-                     " images, these are " + got.str());
+    throw UsageError("advgan: " + checkpoint_ + " was trained on " + image_shape_text(g.channels(), g.height(), g.width()) +
+                     " images, these are " + shape_text(images.sizes()));
   }
   auto start = start_attack(model, images, labels);
   auto& r = start.result;

@@ -148,27 +148,19 @@ AttackResult Apgd::run(Model& model, const at::Tensor& images, const at::Tensor&
   auto done = goal_met(clean_logits, y, goal);
 
   auto attack_pass = [&](const Goal& loss_goal_all) {
-    auto active = (~done).nonzero().squeeze(1);
-    if (active.numel() == 0) return;
-    auto xa = x.index_select(0, active), ya = y.index_select(0, active);
-    Goal success_goal = goal_subset(goal, active);
-    Goal loss_goal = goal_subset(loss_goal_all, active);
-    at::Tensor found, q = torch::zeros({xa.size(0)}, long_opts);
-    auto adv = single_run(model, xa, ya, loss_goal, success_goal, found, q, r.gradient_calls);
-    r.queries.index_add_(0, active, q);
-    auto hit = active.index_select(0, found.nonzero().squeeze(1));
-    r.adversarial.index_copy_(0, hit, adv.index_select(0, found.nonzero().squeeze(1)));
-    done.index_fill_(0, hit, true);
+    auto a = pending_subset(~done, x, y, goal);
+    if (a.size() == 0) return;
+    Goal loss_goal = goal_subset(loss_goal_all, a.index);
+    at::Tensor found, q = torch::zeros({a.size()}, long_opts);
+    auto adv = single_run(model, a.x, a.y, loss_goal, a.goal, found, q, r.gradient_calls);
+    r.queries.index_add_(0, a.index, q);
+    done.index_fill_(0, merge_subset(r.adversarial, a.index, adv, found), true);
   };
 
   if (targeted_ && !goal.targeted) {
     // APGD-T: targets are the classes ranked 2nd, 3rd, ... by clean logit.
-    const int64_t k = clean_logits.size(1);
-    auto order = std::get<1>(clean_logits.sort(1));
-    for (int64_t tc = 2; tc <= std::min<int64_t>(o.target_classes + 1, k); ++tc) {
-      for (int64_t restart = 0; restart < o.restarts; ++restart) {
-        attack_pass(Goal::targeted_to(order.select(1, k - tc)));
-      }
+    for (const auto& targets : runner_up_targets(clean_logits, o.target_classes)) {
+      for (int64_t restart = 0; restart < o.restarts; ++restart) attack_pass(Goal::targeted_to(targets));
     }
   } else {
     for (int64_t restart = 0; restart < o.restarts; ++restart) attack_pass(goal);

@@ -329,4 +329,32 @@ void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& l
   }
 }
 
+PendingSubset pending_subset(const at::Tensor& pending, const at::Tensor& x, const at::Tensor& y, const Goal& goal) {
+  PendingSubset s;
+  s.index = pending.nonzero().squeeze(1);
+  s.x = x.index_select(0, s.index);
+  s.y = y.index_select(0, s.index);
+  s.goal = goal_subset(goal, s.index);
+  return s;
+}
+
+at::Tensor merge_subset(at::Tensor& into, const at::Tensor& index, const at::Tensor& values, const at::Tensor& take) {
+  if (!take.defined()) {
+    into.index_copy_(0, index, values.to(into.device()));
+    return index;
+  }
+  auto local = take.to(index.device()).nonzero().squeeze(1);
+  auto written = index.index_select(0, local);
+  into.index_copy_(0, written, values.to(into.device()).index_select(0, local));
+  return written;
+}
+
+std::vector<at::Tensor> runner_up_targets(const at::Tensor& clean_logits, int64_t count) {
+  const int64_t k = clean_logits.size(1);
+  auto order = std::get<1>(clean_logits.sort(1));
+  std::vector<at::Tensor> out;
+  for (int64_t rank = 2; rank <= std::min<int64_t>(count + 1, k); ++rank) out.push_back(order.select(1, k - rank));
+  return out;
+}
+
 }  // namespace mirage

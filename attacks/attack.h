@@ -151,6 +151,25 @@ struct AttackStart {
 };
 AttackStart start_attack(Model& model, const at::Tensor& images, const at::Tensor& labels);
 
+// The samples still to attack, gathered into a smaller batch: what every attack with restarts,
+// target classes or stages runs on (only samples no earlier pass broke are attacked again).
+struct PendingSubset {
+  at::Tensor index;  // [K] long: positions in the full batch
+  at::Tensor x, y;   // [K, ...] the images and labels at `index`
+  Goal goal;         // the goal restricted to `index`
+  int64_t size() const { return index.numel(); }
+};
+// The subset where `pending` [N] bool holds.
+PendingSubset pending_subset(const at::Tensor& pending, const at::Tensor& x, const at::Tensor& y, const Goal& goal);
+// Writes back a pass over a subset: `into`[index[i]] = values[i] for every i where `take` [K]
+// holds (undefined `take`: every i). Returns the positions written, in the full batch.
+at::Tensor merge_subset(at::Tensor& into, const at::Tensor& index, const at::Tensor& values,
+                        const at::Tensor& take = {});
+
+// The classes ranked 2nd, 3rd, ... by clean logit, one [N] long tensor per rank, at most
+// `count` of them (fewer when the model has fewer classes): the targets of APGD-T and FAB-T.
+std::vector<at::Tensor> runner_up_targets(const at::Tensor& clean_logits, int64_t count);
+
 // Fills success, predictions and norms of `result.adversarial` by one more forward pass (not
 // counted in queries), so that what is reported is what the image does.
 void finalize_result(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal,

@@ -57,16 +57,14 @@ AttackResult AutoAttack::run(Model& model, const at::Tensor& images, const at::T
   nlohmann::json stages = nlohmann::json::array();
   for (auto& stage : stages_) {
     auto t0 = std::chrono::steady_clock::now();
-    auto active = robust.nonzero().squeeze(1);
-    const int64_t attacked = active.numel();
+    auto a = pending_subset(robust, x, y, goal);
+    const int64_t attacked = a.size();
     int64_t broken = 0;
     if (attacked > 0) {
-      auto sub = stage->run(model, x.index_select(0, active), y.index_select(0, active), goal_subset(goal, active));
-      r.queries.index_add_(0, active, sub.queries.to(r.queries.device()));
+      auto sub = stage->run(model, a.x, a.y, a.goal);
+      r.queries.index_add_(0, a.index, sub.queries.to(r.queries.device()));
       r.gradient_calls += sub.gradient_calls;
-      auto hit_local = sub.success.to(x.device()).nonzero().squeeze(1);
-      auto hit = active.index_select(0, hit_local);
-      r.adversarial.index_copy_(0, hit, sub.adversarial.to(x.device()).index_select(0, hit_local));
+      auto hit = merge_subset(r.adversarial, a.index, sub.adversarial, sub.success);
       robust.index_fill_(0, hit, false);
       broken = hit.numel();
     }

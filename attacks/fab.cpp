@@ -225,17 +225,14 @@ AttackResult Fab::run(Model& model, const at::Tensor& images, const at::Tensor& 
   auto robust = ~goal_met(clean_logits, y, goal);
 
   auto attack_pass = [&](const at::Tensor& targets_all, Hyperplane plane, bool random_start) {
-    auto active = robust.nonzero().squeeze(1);
-    if (active.numel() == 0) return;
-    auto xa = x.index_select(0, active), ya = y.index_select(0, active);
-    auto ta = targets_all.defined() ? targets_all.index_select(0, active) : at::Tensor();
-    auto q = torch::zeros({xa.size(0)}, long_opts);
-    auto [adv, found] = single_run(model, o, xa, ya, ta, plane, random_start, generator(), q, r.gradient_calls);
-    r.queries.index_add_(0, active, q);
+    auto a = pending_subset(robust, x, y, goal);
+    if (a.size() == 0) return;
+    auto ta = targets_all.defined() ? targets_all.index_select(0, a.index) : at::Tensor();
+    auto q = torch::zeros({a.size()}, long_opts);
+    auto [adv, found] = single_run(model, o, a.x, a.y, ta, plane, random_start, generator(), q, r.gradient_calls);
+    r.queries.index_add_(0, a.index, q);
     // The reference's perturb(): broken only where the closest adversarial is within eps.
-    auto hit_local = (found & (lp_norms(adv - xa, o.norm) <= o.eps)).nonzero().squeeze(1);
-    auto hit = active.index_select(0, hit_local);
-    r.adversarial.index_copy_(0, hit, adv.index_select(0, hit_local));
+    auto hit = merge_subset(r.adversarial, a.index, adv, found & (lp_norms(adv - a.x, o.norm) <= o.eps));
     robust.index_fill_(0, hit, false);
   };
 
@@ -245,10 +242,9 @@ AttackResult Fab::run(Model& model, const at::Tensor& images, const at::Tensor& 
     }
   } else if (targeted_) {
     // FAB-T: targets are the classes ranked 2nd, 3rd, ... by clean logit.
-    auto order = std::get<1>(clean_logits.sort(1));
-    for (int64_t tc = 2; tc <= std::min<int64_t>(o.target_classes + 1, k); ++tc) {
+    for (const auto& targets : runner_up_targets(clean_logits, o.target_classes)) {
       for (int64_t restart = 0; restart < o.restarts; ++restart) {
-        attack_pass(order.select(1, k - tc), Hyperplane::kVersusLabel, restart > 0);
+        attack_pass(targets, Hyperplane::kVersusLabel, restart > 0);
       }
     }
   } else {

@@ -16,6 +16,7 @@
 
 #include "gan/sampling.h"
 #include "lib/error.h"
+#include "lib/image_tensor.h"
 #include "lib/runtime.h"
 
 namespace mirage {
@@ -37,19 +38,15 @@ LatentGenerator LatentGenerator::from(GeneratorModel& g) {
 
 namespace {
 
-std::string shape_text(int64_t c, int64_t h, int64_t w) {
-  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
-}
-
 // A model whose spec knows its input shape must take what G makes (0 fields are unknown).
 void check_shape(const at::Tensor& images, const Model& model, const std::string& role) {
   const ModelSpec& s = model.spec();
   const bool differs = (s.channels > 0 && s.channels != images.size(1)) || (s.height > 0 && s.height != images.size(2)) ||
                        (s.width > 0 && s.width != images.size(3));
   if (differs) {
-    throw UsageError("the generator makes " + shape_text(images.size(1), images.size(2), images.size(3)) +
+    throw UsageError("the generator makes " + image_shape_text(images.size(1), images.size(2), images.size(3)) +
                      " images but the " + role + (s.name.empty() ? "" : " '" + s.name + "'") + " takes " +
-                     shape_text(s.channels, s.height, s.width));
+                     image_shape_text(s.channels, s.height, s.width));
   }
 }
 

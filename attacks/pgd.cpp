@@ -23,11 +23,12 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
 
   for (int64_t restart = 0; restart < o.restarts; ++restart) {
     // Only samples no earlier restart broke are attacked again.
-    auto active = restart == 0 ? torch::arange(n, long_opts) : (~found).nonzero().squeeze(1);
-    if (active.numel() == 0) break;
-    auto xa = x.index_select(0, active);
-    auto ya = y.index_select(0, active);
-    auto ga = goal_subset(goal, active);
+    auto a = pending_subset(~found, x, y, goal);
+    if (a.size() == 0) break;
+    const auto& active = a.index;
+    const auto& xa = a.x;
+    const auto& ya = a.y;
+    const auto& ga = a.goal;
     auto adv = xa.clone();
     if (o.random_start) adv = clamp_box(xa + random_start(xa, o.norm, o.eps, generator()));
     auto running = torch::ones({xa.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
@@ -60,7 +61,7 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
     r.queries.index_add_(0, active, torch::ones_like(active));
     // Keep this restart's iterate where it succeeded, or where nothing has succeeded yet.
     auto take = met | ~found.index_select(0, active);
-    best.index_copy_(0, active, torch::where(take.view({-1, 1, 1, 1}), adv, best.index_select(0, active)));
+    merge_subset(best, active, adv, take);
     found.index_copy_(0, active, found.index_select(0, active) | met);
   }
   r.adversarial = best;

@@ -244,17 +244,16 @@ AttackResult Square::run(Model& model, const at::Tensor& images, const at::Tenso
   auto best_loss = torch::full({n}, std::numeric_limits<double>::infinity(), x.options());
 
   for (int64_t restart = 0; restart < options_.restarts; ++restart) {
-    auto active = (~done).nonzero().squeeze(1);
-    if (active.numel() == 0) break;
-    at::Tensor loss, met, q = torch::zeros({active.numel()}, long_opts);
-    auto adv = single_run(model, x.index_select(0, active), y.index_select(0, active), goal_subset(goal, active),
-                          loss, met, q);
-    r.queries.index_add_(0, active, q);
+    auto a = pending_subset(~done, x, y, goal);
+    if (a.size() == 0) break;
+    at::Tensor loss, met, q = torch::zeros({a.size()}, long_opts);
+    auto adv = single_run(model, a.x, a.y, a.goal, loss, met, q);
+    r.queries.index_add_(0, a.index, q);
     // A successful restart wins; otherwise the lowest loss over restarts.
-    auto take = met | (loss < best_loss.index_select(0, active));
-    r.adversarial.index_copy_(0, active, torch::where(per_sample(take), adv, r.adversarial.index_select(0, active)));
-    best_loss.index_copy_(0, active, torch::where(take, loss, best_loss.index_select(0, active)));
-    done.index_copy_(0, active, met);
+    auto take = met | (loss < best_loss.index_select(0, a.index));
+    merge_subset(r.adversarial, a.index, adv, take);
+    merge_subset(best_loss, a.index, loss, take);
+    done.index_copy_(0, a.index, met);
   }
   finalize_result(model, images, labels, goal, r);
   return r;

@@ -114,31 +114,6 @@ std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& l
   return open_dataset(spec, target, parse_resize_policy(resize), labels);
 }
 
-Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indices, std::vector<BadItem>& bad) {
-  try {
-    return dataset.get(indices);
-  } catch (const InputError&) {
-    // Find the bad items one by one; the good ones form the batch.
-  }
-  std::vector<at::Tensor> images, labels;
-  Batch out;
-  for (int64_t index : indices) {
-    try {
-      Batch one = dataset.get({index});
-      images.push_back(one.images);
-      labels.push_back(one.labels);
-      out.ids.push_back(one.ids.at(0));
-    } catch (const InputError& e) {
-      bad.push_back({index, dataset.info().name + ":" + std::to_string(index), one_line(e)});
-    }
-  }
-  if (!images.empty()) {
-    out.images = torch::cat(images);
-    out.labels = torch::cat(labels);
-  }
-  return out;
-}
-
 namespace {
 
 // Indented JSON, except that an array of numbers, strings, booleans or nulls stays on one line:

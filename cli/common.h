@@ -59,16 +59,6 @@ std::unique_ptr<TorchScriptModel> open_model(const std::string& path, const Spec
 std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& labels,
                                    const std::string& resize, int64_t channels, int64_t height, int64_t width);
 
-// A data set item that could not be read (corrupt or unreadable image file).
-struct BadItem {
-  int64_t index;
-  std::string id;
-  std::string error;
-};
-// dataset.get(indices), except that an item that fails with an InputError is left out and
-// appended to `bad` (the batch is retried one item at a time), so batch commands go on.
-Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indices, std::vector<BadItem>& bad);
-
 // JSON to `path` atomically, or to stdout when path is "-".
 void write_json(const std::string& path, const nlohmann::json& j);
 

@@ -9,6 +9,7 @@
 #include "cli/render_flags.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/json_io.h"
 #include "reports/diff.h"
 #include "reports/merge.h"
 #include "reports/render.h"
@@ -62,20 +63,9 @@ void print_report_help() {
 // How many schema errors are listed; the rest are counted.
 constexpr size_t kShownErrors = 20;
 
-// A report file as JSON; unreadable or not JSON is an InputError naming the file.
-nlohmann::json read_report_file(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file + ": cannot read");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(file + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-}
-
 // A report that must be valid before anything is made of it.
 nlohmann::json read_valid_report(const std::string& file) {
-  nlohmann::json report = read_report_file(file);
+  nlohmann::json report = read_json_file(file);
   auto errors = validate_report(report);
   if (!errors.empty()) {
     throw InputError(file + ": not a valid report (" + std::to_string(errors.size()) + " schema error" +
@@ -101,7 +91,7 @@ int report_validate(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (file.empty()) throw UsageError("a report FILE is required (see 'mirage report validate --help')");
-  nlohmann::json report = read_report_file(file);
+  nlohmann::json report = read_json_file(file);
   auto errors = validate_report(report);
   const std::string kind = report.is_object() && report.contains("kind") && report["kind"].is_string()
                                ? report["kind"].get<std::string>()
@@ -186,7 +176,7 @@ int report_diff(const std::vector<std::string>& args) {
   }
   start_runtime(common);
   // diff_reports validates both against their schemas, naming the file.
-  ReportDiff diff = diff_reports(read_report_file(old_file), read_report_file(new_file), max_drop, old_file, new_file);
+  ReportDiff diff = diff_reports(read_json_file(old_file), read_json_file(new_file), max_drop, old_file, new_file);
   std::cout << diff_text(diff) << std::flush;
   if (!markdown.empty()) {
     if (markdown == "-") std::cout << diff_markdown(diff) << std::flush;
@@ -227,7 +217,7 @@ int report_merge(const std::vector<std::string>& args) {
   check_render_outputs(render);
   start_runtime(common);
   std::vector<nlohmann::json> shards;
-  for (const auto& f : files) shards.push_back(read_report_file(f));
+  for (const auto& f : files) shards.push_back(read_json_file(f));
   nlohmann::json merged = merge_robustness_reports(shards, files);
   auto errors = validate_report(merged);
   if (!errors.empty()) throw InternalError("the merged report does not match its schema: " + errors.front());

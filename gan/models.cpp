@@ -201,11 +201,13 @@ UnetGenerator make_unet(const GanConfig& c) {
   u.out_channels = c.channels;
   u.width = c.g_width;
   u.depth = c.unet_depth;
+  u.init_seed = derive_seed(c.seed, "init-g");
   return UnetGenerator(u);
 }
 
-PatchDiscriminator make_patch_discriminator(const GanConfig& c, int64_t in_channels) {
+PatchDiscriminator make_patch_discriminator(const GanConfig& c, int64_t in_channels, const std::string& role) {
   PatchDiscriminatorOptions p;
+  p.init_seed = derive_seed(c.seed, "init-" + role);
   p.in_channels = in_channels;
   p.width = c.d_width;
   p.norm = c.d_norm;
@@ -217,7 +219,7 @@ class Pix2Pix final : public OneGeneratorModel<UnetGenerator, PatchDiscriminator
  public:
   Pix2Pix(GanConfig config, c10::Device device)
       : OneGeneratorModel(config, make_unet(config), config.ema_decay > 0 ? make_unet(config) : UnetGenerator(nullptr),
-                          make_patch_discriminator(config, config.source_channels + config.channels), device) {}
+                          make_patch_discriminator(config, config.source_channels + config.channels, "d"), device) {}
   GeneratorPass generate(const GanBatch& batch, at::Generator&) override {
     // pix2pix's D is conditional: it sees the input next to the real or generated output.
     at::Tensor fake = g_->forward(batch.a);
@@ -292,8 +294,9 @@ TORCH_MODULE(ImagePool);
 class CycleGan final : public GanModel {
  public:
   CycleGan(GanConfig config, c10::Device device) : config_(std::move(config)), device_(device) {
-    auto gen_options = [&](int64_t in, int64_t out) {
+    auto gen_options = [&](int64_t in, int64_t out, const char* role) {
       ResnetGeneratorOptions o;
+      o.init_seed = derive_seed(config_.seed, role);
       o.in_channels = in;
       o.out_channels = out;
       o.width = config_.g_width;
@@ -301,14 +304,14 @@ class CycleGan final : public GanModel {
       return o;
     };
     const int64_t ca = config_.source_channels, cb = config_.channels;
-    g_ab_ = ResnetGenerator(gen_options(ca, cb));
-    g_ba_ = ResnetGenerator(gen_options(cb, ca));
+    g_ab_ = ResnetGenerator(gen_options(ca, cb, "init-g-ab"));
+    g_ba_ = ResnetGenerator(gen_options(cb, ca, "init-g-ba"));
     if (config_.ema_decay > 0) {
-      ema_ab_ = ResnetGenerator(gen_options(ca, cb));
-      ema_ba_ = ResnetGenerator(gen_options(cb, ca));
+      ema_ab_ = ResnetGenerator(gen_options(ca, cb, "init-g-ab"));
+      ema_ba_ = ResnetGenerator(gen_options(cb, ca, "init-g-ba"));
     }
-    d_b_ = make_patch_discriminator(config_, cb);
-    d_a_ = make_patch_discriminator(config_, ca);
+    d_b_ = make_patch_discriminator(config_, cb, "d-b");
+    d_a_ = make_patch_discriminator(config_, ca, "d-a");
     pool_b_ = ImagePool(config_.pool_size, cb, config_.size);
     pool_a_ = ImagePool(config_.pool_size, ca, config_.size);
     for (auto& [name, net] : all()) net->to(device_);
@@ -420,11 +423,13 @@ SrGenerator make_sr_generator(const GanConfig& c) {
   s.width = c.g_width;
   s.blocks = c.sr_blocks;
   s.scale = c.sr_scale;
+  s.init_seed = derive_seed(c.seed, "init-g");
   return SrGenerator(s);
 }
 
 DcganDiscriminator make_dcgan_discriminator(const GanConfig& c, int64_t num_classes) {
   DcganDiscriminatorOptions d;
+  d.init_seed = derive_seed(c.seed, "init-d");
   d.channels = c.channels;
   d.size = c.size;
   d.width = c.d_width;
@@ -489,6 +494,7 @@ std::unique_ptr<GanModel> make_gan_model(GanConfig config, c10::Device device) {
     g.size = c.size;
     g.width = c.g_width;
     g.num_classes = c.conditional ? c.num_classes : 0;
+    g.init_seed = derive_seed(c.seed, "init-g");
     DcganGenerator ema{nullptr};
     if (c.ema_decay > 0) ema = DcganGenerator(g);
     return std::make_unique<NoiseGan<DcganGenerator, DcganDiscriminator>>(std::move(config), DcganGenerator(g), ema,

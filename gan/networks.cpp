@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "lib/error.h"
+#include "lib/runtime.h"
 
 namespace mirage {
 namespace F = torch::nn::functional;
@@ -22,21 +23,6 @@ DcganLayout dcgan_layout(int64_t size, const std::string& who) {
   if (size == 32) return {4, 3};
   if (size == 64) return {4, 4};
   throw UsageError(who + " image size must be 28, 32 or 64, got " + std::to_string(size));
-}
-
-// Radford et al. 2016, Sec. 4: weights ~ N(0, 0.02); BN scales ~ N(1, 0.02); biases 0.
-void dcgan_init(torch::nn::Module& net) {
-  torch::NoGradGuard no_grad;
-  for (const auto& m : net.modules(/*include_self=*/false)) {
-    const bool bn = m->as<torch::nn::BatchNorm1d>() || m->as<torch::nn::BatchNorm2d>();
-    const bool affine = m->as<torch::nn::Conv2d>() || m->as<torch::nn::ConvTranspose2d>() || m->as<torch::nn::Linear>();
-    if (!bn && !affine) continue;
-    for (auto& p : m->named_parameters(/*recurse=*/false)) {
-      if (!p.value().defined()) continue;
-      if (p.key() == "weight") p.value().normal_(bn ? 1.0 : 0.0, 0.02);
-      else p.value().zero_();
-    }
-  }
 }
 
 void require_positive(int64_t value, const std::string& what) {
@@ -103,7 +89,8 @@ DcganGeneratorImpl::DcganGeneratorImpl(DcganGeneratorOptions options) : options_
     up_bns.push_back(register_module("up_bn" + k, torch::nn::BatchNorm2d(c / 2)));
   }
   out = register_module("out", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.width, o.channels, 3).padding(1)));
-  dcgan_init(*this);
+  at::Generator gen = init_generator(o.init_seed);
+  normal_init(*this, gen);
 }
 
 torch::Tensor DcganGeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor& y) {
@@ -191,11 +178,12 @@ DcganDiscriminatorImpl::DcganDiscriminatorImpl(DcganDiscriminatorOptions options
     // Miyato & Koyama normalise the class embedding too (their SNEmbedID).
     if (o.spectral_norm) embed_sn = register_module("embed_sn", SpectralNorm(o.num_classes));
   }
-  dcgan_init(*this);
+  at::Generator gen = init_generator(o.init_seed);
+  normal_init(*this, gen);
   if (embed) {
     // N(0, 1) would make <embed(y), features> dwarf the unconditional score at the start.
     torch::NoGradGuard no_grad;
-    embed->weight.normal_(0.0, 0.02);
+    embed->weight.copy_(torch::empty(embed->weight.sizes()).normal_(0.0, 0.02, gen));
   }
 }
 
@@ -391,6 +379,28 @@ std::pair<NamedTensors, NamedTensors> matched(torch::nn::Module& to, const torch
 }
 
 }  // namespace
+
+at::Generator init_generator(const std::optional<uint64_t>& seed) {
+  return seed ? make_generator(*seed) : at::detail::getDefaultCPUGenerator();
+}
+
+void normal_init(torch::nn::Module& net, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  for (const auto& m : net.modules(/*include_self=*/false)) {
+    const bool bn = m->as<torch::nn::BatchNorm1d>() || m->as<torch::nn::BatchNorm2d>();
+    const bool affine = m->as<torch::nn::Conv2d>() || m->as<torch::nn::ConvTranspose2d>() || m->as<torch::nn::Linear>();
+    if (!bn && !affine) continue;
+    for (auto& p : m->named_parameters(/*recurse=*/false)) {
+      at::Tensor& t = p.value();
+      if (!t.defined()) continue;
+      if (p.key() == "weight") {
+        t.copy_(torch::empty(t.sizes()).normal_(bn ? 1.0 : 0.0, 0.02, gen));
+      } else {
+        t.zero_();
+      }
+    }
+  }
+}
 
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& net, double decay) {
   if (!(decay >= 0.0 && decay <= 1.0)) throw UsageError("EMA decay must be in [0, 1], got " + std::to_string(decay));

@@ -5,6 +5,7 @@
 // 2-D mode-collapse benchmark. Images are NCHW in [0,1] on both sides: G ends in (tanh + 1) / 2
 // and D maps its input to [-1, 1] itself.
 #pragma once
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
@@ -14,6 +15,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,7 @@ struct DcganGeneratorOptions {
   int64_t width = 64;        // feature maps of the last block (ngf); each earlier block doubles
   int64_t num_classes = 0;   // > 0: conditional on y
   int64_t embed_dim = 50;    // class embedding size, concatenated to z (conditional only)
+  std::optional<uint64_t> init_seed;  // seeds normal_init; unset: LibTorch's global generator
 };
 
 // z [N, z_dim] (and y [N] int64 when conditional) -> [N, channels, size, size] in [0,1].
@@ -71,6 +74,7 @@ struct DcganDiscriminatorOptions {
   int64_t num_classes = 0;   // > 0: projection discriminator on y
   std::string norm = "batch";  // batch | layer | none. WGAN-GP needs layer or none (its penalty is per sample)
   bool spectral_norm = false;
+  std::optional<uint64_t> init_seed;  // seeds normal_init and the projection embedding; unset: global
 };
 
 // x [N, C, size, size] in [0,1] (and y [N] when conditional) -> scores [N] (logits; unbounded).
@@ -135,6 +139,16 @@ class MlpDiscriminatorImpl : public torch::nn::Module {
   torch::nn::Sequential net{nullptr};
 };
 TORCH_MODULE(MlpDiscriminator);
+
+// The N(0, 0.02) initialisation of DCGAN (Radford et al. 2016, Sec. 4) and pix2pix
+// (init_weights 'normal', gain 0.02): Conv2d, ConvTranspose2d and Linear weights ~ N(0, 0.02),
+// BatchNorm scales ~ N(1, 0.02), their biases 0; other parameters (embeddings, PReLU slopes) keep
+// theirs. Drawn on the CPU from `gen`, never from LibTorch's global generator, so the seed alone
+// fixes the weights on any device.
+void normal_init(torch::nn::Module& net, at::Generator& gen);
+// The generator a network's init_seed names: seeded when set (every GanModel sets it, so a run's
+// seed alone fixes its weights), else LibTorch's global one (a net built on its own, as torch.nn).
+at::Generator init_generator(const std::optional<uint64_t>& seed);
 
 // Generator EMA: ema = decay * ema + (1 - decay) * net for every parameter; buffers (BN
 // statistics) are copied. Both nets must have the same structure.

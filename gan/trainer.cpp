@@ -48,11 +48,13 @@ class EpochOrder {
 
 class DatasetSource final : public GanDataSource {
  public:
+  // `labelled`: y always set (-1 where unknown); otherwise only when the data set has classes.
   DatasetSource(std::shared_ptr<Dataset> data, std::shared_ptr<Dataset> source, bool unpaired, int64_t channels,
-                int64_t size, int64_t source_channels, uint64_t seed, c10::Device device)
-      : data_(std::move(data)), source_(std::move(source)), unpaired_(unpaired), channels_(channels), size_(size),
-        source_channels_(source_channels), device_(device), order_(data_->size(), seed, "epoch-"),
-        source_order_(source_ ? source_->size() : 1, seed, "source-epoch-") {
+                int64_t height, int64_t width, int64_t source_channels, bool labelled, uint64_t seed,
+                c10::Device device)
+      : data_(std::move(data)), source_(std::move(source)), unpaired_(unpaired), labelled_(labelled),
+        channels_(channels), height_(height), width_(width), source_channels_(source_channels), device_(device),
+        order_(data_->size(), seed, "epoch-"), source_order_(source_ ? source_->size() : 1, seed, "source-epoch-") {
     if (source_ && !unpaired_ && source_->size() != data_->size()) {
       throw UsageError(source_->info().name + ": a paired source needs as many images as " + data_->info().name);
     }
@@ -62,14 +64,14 @@ class DatasetSource final : public GanDataSource {
     std::vector<int64_t> idx = order_.batch(step, batch_size);
     Batch b = data_->get(idx);
     GanBatch out;
-    out.x = fit_batch(b.images, channels_, size_, size_).to(device_);
-    if (data_->info().num_classes > 0) out.y = b.labels.to(device_);
+    out.x = fit_batch(b.images, channels_, height_, width_).to(device_);
+    if (labelled_ || data_->info().num_classes > 0) out.y = b.labels.to(device_);
     if (source_) {
       if (unpaired_) {
         check_size(*source_, batch_size);
         idx = source_order_.batch(step, batch_size);
       }
-      out.a = fit_batch(source_->get(idx).images, source_channels_, size_, size_).to(device_);
+      out.a = fit_batch(source_->get(idx).images, source_channels_, height_, width_).to(device_);
     }
     return out;
   }
@@ -83,8 +85,8 @@ class DatasetSource final : public GanDataSource {
     }
   }
   std::shared_ptr<Dataset> data_, source_;
-  bool unpaired_;
-  int64_t channels_, size_, source_channels_;
+  bool unpaired_, labelled_;
+  int64_t channels_, height_, width_, source_channels_;
   c10::Device device_;
   EpochOrder order_, source_order_;
 };
@@ -135,8 +137,14 @@ void set_training(const std::vector<NamedNet>& nets, bool on) {
 std::unique_ptr<GanDataSource> dataset_source(std::shared_ptr<Dataset> data, std::shared_ptr<Dataset> source,
                                               bool unpaired, int64_t channels, int64_t size,
                                               int64_t source_channels, uint64_t seed, c10::Device device) {
-  return std::make_unique<DatasetSource>(std::move(data), std::move(source), unpaired, channels, size,
-                                         source_channels, seed, device);
+  return std::make_unique<DatasetSource>(std::move(data), std::move(source), unpaired, channels, size, size,
+                                         source_channels, /*labelled=*/false, seed, device);
+}
+
+std::unique_ptr<GanDataSource> labelled_source(std::shared_ptr<Dataset> data, int64_t channels, int64_t height,
+                                               int64_t width, uint64_t seed, c10::Device device) {
+  return std::make_unique<DatasetSource>(std::move(data), nullptr, false, channels, height, width, channels,
+                                         /*labelled=*/true, seed, device);
 }
 
 std::unique_ptr<GanDataSource> toy_source(const std::string& mixture, uint64_t seed, c10::Device device) {
@@ -152,6 +160,12 @@ nlohmann::json GanStepMetrics::to_json() const {
   return j;
 }
 
+nlohmann::json GanModel::config_json() const { return config().to_json(); }
+
+bool GanModel::resumable_field(const std::string& key) const {
+  return key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every";
+}
+
 // ---- the loop -------------------------------------------------------------------------------
 
 struct GanTrainer::Optimizers {
@@ -159,7 +173,10 @@ struct GanTrainer::Optimizers {
 };
 
 GanTrainer::GanTrainer(GanConfig config, GanDataSource& data, c10::Device device)
-    : model_(make_gan_model(std::move(config), device)),
+    : GanTrainer(make_gan_model(std::move(config), device), data, device) {}
+
+GanTrainer::GanTrainer(std::unique_ptr<GanModel> model, GanDataSource& data, c10::Device device)
+    : model_(std::move(model)),
       data_(data),
       device_(device),
       opt_(std::make_unique<Optimizers>()),
@@ -218,6 +235,7 @@ GanStepMetrics GanTrainer::train_step() {
       real_sum += r.mean().item<double>();
       fake_sum += f.mean().item<double>();
     }
+    if (pass.adversarial.empty()) continue;  // nothing for D to learn this step
     at::Tensor total = d_loss + c.gp_weight * gp;
     m.d_loss = d_loss.item<double>();
     m.gp = gp.item<double>();
@@ -239,6 +257,7 @@ GanStepMetrics GanTrainer::train_step() {
   for (const AdversarialTerm& t : pass.adversarial) {
     g_adv = g_adv + generator_loss(loss, model_->discriminate(t.discriminator, t.fake, t.fake_cond));
   }
+  m.g_adv = g_adv.item<double>();
   at::Tensor g_loss = c.adv_weight * g_adv;
   for (const auto& [name, value] : pass.losses) {
     g_loss = g_loss + value;
@@ -296,9 +315,32 @@ namespace {
 const char* kStateFile = "state.pt";
 const char* kConfigFile = "config.json";
 
-// Fields that may differ between a checkpoint and the run resuming it.
-bool resumable_field(const std::string& key) {
-  return key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every";
+// The first field of `saved` (at any depth of nested objects) that differs from `current`,
+// skipping those the model lets a resumed run change; throws naming it.
+void check_resumable(const GanModel& model, const std::string& dir, const nlohmann::json& saved,
+                     const nlohmann::json& current, const std::string& prefix = "") {
+  for (const auto& [key, value] : saved.items()) {
+    if (model.resumable_field(key)) continue;
+    const nlohmann::json now = current.is_object() && current.contains(key) ? current.at(key) : nlohmann::json();
+    if (value.is_object() && now.is_object()) {
+      check_resumable(model, dir, value, now, prefix + key + ".");
+    } else if (now != value) {
+      throw UsageError(dir + ": checkpoint has " + prefix + key + " = " + value.dump() + " but this run has " +
+                       now.dump());
+    }
+  }
+}
+
+// config.json of a checkpoint folder, as written (UsageError when there is none).
+nlohmann::json read_config_json(const std::string& dir) {
+  const fs::path path = fs::path(dir) / kConfigFile;
+  std::ifstream in(path);
+  if (!in) throw UsageError(dir + ": not a mirage GAN checkpoint (no " + kConfigFile + ")");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const std::exception&) {
+    throw InputError(path.string() + ": not valid JSON (truncated or corrupt checkpoint)");
+  }
 }
 
 }  // namespace
@@ -327,22 +369,13 @@ void GanTrainer::save_checkpoint(const std::string& dir) {
   // Dropout (pix2pix's U-Net) draws from LibTorch's global generator.
   archive.write("rng_global", at::detail::getDefaultCPUGenerator().get_state());
   archive.save_to((fs::path(out.staging()) / kStateFile).string());
-  write_text_atomic((fs::path(out.staging()) / kConfigFile).string(), model_->config().to_json().dump(2) + "\n");
+  write_text_atomic((fs::path(out.staging()) / kConfigFile).string(), model_->config_json().dump(2) + "\n");
   model_->export_generators(out.staging());
   out.commit();
 }
 
 GanConfig read_checkpoint_config(const std::string& dir) {
-  const fs::path path = fs::path(dir) / kConfigFile;
-  std::ifstream in(path);
-  if (!in) throw UsageError(dir + ": not a mirage GAN checkpoint (no " + kConfigFile + ")");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception&) {
-    throw InputError(path.string() + ": not valid JSON (truncated or corrupt checkpoint)");
-  }
-  GanConfig config = GanConfig::from_json(j, path.string());
+  GanConfig config = GanConfig::from_json(read_config_json(dir), (fs::path(dir) / kConfigFile).string());
   config.finalize();
   return config;
 }
@@ -372,13 +405,7 @@ std::string checkpoint_generator_path(const std::string& dir) {
 }
 
 void GanTrainer::resume(const std::string& dir) {
-  const GanConfig saved = read_checkpoint_config(dir);
-  const nlohmann::json a = saved.to_json(), b = model_->config().to_json();
-  for (const auto& [key, value] : a.items()) {
-    if (!resumable_field(key) && b[key] != value) {
-      throw UsageError(dir + ": checkpoint has " + key + " = " + value.dump() + " but this run has " + b[key].dump());
-    }
-  }
+  check_resumable(*model_, dir, read_config_json(dir), model_->config_json());
   const std::string state = (fs::path(dir) / kStateFile).string();
   torch::serialize::InputArchive archive;
   try {

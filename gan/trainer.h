@@ -1,8 +1,8 @@
 // gan/trainer.h — the one adversarial training loop, and what it trains.
 //
-// Every GAN of mirage (dcgan and its conditional form, pix2pix, cyclegan, srgan, the 2-D toy) is
-// a GanModel *value*: its networks, and one function that runs the generators on a batch and
-// says what each discriminator compares. The loop (as pytorch/examples' dcgan.cpp, readable top to
+// Every GAN of mirage (dcgan and its conditional form, pix2pix, cyclegan, srgan, the 2-D toy, and
+// AdvGAN in attacks/advgan.h) is a GanModel *value*: its networks, and one function that runs the
+// generators on a batch and says what each discriminator compares. The loop (as pytorch/examples' dcgan.cpp, readable top to
 // bottom) owns the rest once: D steps with the adversarial loss and gradient penalty, the G step
 // with the adversarial and the model's extra losses, EMA, logging, samples, checkpoints,
 // divergence checks and resume.
@@ -53,6 +53,10 @@ class GanDataSource {
 std::unique_ptr<GanDataSource> dataset_source(std::shared_ptr<Dataset> data, std::shared_ptr<Dataset> source,
                                               bool unpaired, int64_t channels, int64_t size,
                                               int64_t source_channels, uint64_t seed, c10::Device device);
+// The same epochs over a labelled data set fitted to a model's input (channels, height, width):
+// x and y always set, y = -1 where a sample has no label.
+std::unique_ptr<GanDataSource> labelled_source(std::shared_ptr<Dataset> data, int64_t channels, int64_t height,
+                                               int64_t width, uint64_t seed, c10::Device device);
 // Samples of a 2-D toy mixture (gan/metrics.h), drawn from derive_seed(seed, "toy-<step>").
 std::unique_ptr<GanDataSource> toy_source(const std::string& mixture, uint64_t seed, c10::Device device);
 
@@ -69,6 +73,7 @@ struct AdversarialTerm {
 };
 
 struct GeneratorPass {
+  // Empty: this step trains no discriminator (the D update is skipped).
   std::vector<AdversarialTerm> adversarial;
   // The model's own weighted generator losses (L1, cycle, identity, content), by name.
   std::vector<std::pair<std::string, at::Tensor>> losses;
@@ -77,7 +82,16 @@ struct GeneratorPass {
 class GanModel {
  public:
   virtual ~GanModel() = default;
+  // What the loop reads: loss, batch size, steps, Adam's lr/betas, n_critic, gp/adv weights, EMA,
+  // log/sample/checkpoint intervals, seed. A model built outside make_gan_model may leave the
+  // rest as they are (config.arch then names it; finalize() is for make_gan_model's arches).
   virtual const GanConfig& config() const = 0;
+  // What a checkpoint's config.json holds (default config().to_json()). resume() refuses a
+  // checkpoint whose config.json differs from this but in fields resumable_field() accepts,
+  // compared at any depth of nested objects.
+  virtual nlohmann::json config_json() const;
+  // Default: steps, log_every, sample_every, checkpoint_every.
+  virtual bool resumable_field(const std::string& key) const;
   // Trained by the G optimiser / the D optimiser; EMA copies of the generators in the same
   // order (empty when the EMA is off). Names are stable: checkpoints store them.
   virtual std::vector<NamedNet> generators() = 0;
@@ -94,8 +108,9 @@ class GanModel {
   // Held-out figures a model defines (pix2pix L1, cyclegan cycle error, srgan PSNR against
   // bicubic), computed with the EMA generators in eval mode; empty for noise models.
   virtual std::map<std::string, double> validate(const GanBatch& batch) = 0;
-  // Writes the EMA generators (or the generators when the EMA is off) as TorchScript into
-  // `dir`: generator.pt (cyclegan also generator_ba.pt), metadata kind "generator".
+  // Writes the EMA generators (or the generators when the EMA is off) into `dir` as the model's
+  // users load them: TorchScript generator.pt (cyclegan also generator_ba.pt), metadata kind
+  // "generator"; AdvGAN's torch::save of G for load_advgan.
   virtual void export_generators(const std::string& dir) = 0;
 };
 
@@ -105,6 +120,7 @@ std::unique_ptr<GanModel> make_gan_model(GanConfig config, c10::Device device);
 struct GanStepMetrics {
   int64_t step = 0;
   double d_loss = 0, g_loss = 0, gp = 0;
+  double g_adv = 0;  // G's adversarial loss before adv_weight (not in to_json: g_loss holds it weighted)
   double d_real = 0, d_fake = 0;  // mean D scores on real and fake (logits)
   double g_grad_norm = 0, d_grad_norm = 0;  // on logged steps only (0 otherwise)
   std::map<std::string, double> terms;  // the model's extra G losses
@@ -127,7 +143,10 @@ class DivergedError : public Error {
 
 class GanTrainer {
  public:
+  // Trains make_gan_model(config, device).
   GanTrainer(GanConfig config, GanDataSource& data, c10::Device device);
+  // Trains a ready model (AdvGAN), its networks already on `device`; Adam as model->config() says.
+  GanTrainer(std::unique_ptr<GanModel> model, GanDataSource& data, c10::Device device);
   ~GanTrainer();
   // Continues from a checkpoint folder written by save_checkpoint: networks, EMA, optimiser
   // states, step and random states. A folder of another arch/shape is a UsageError; a missing
@@ -137,8 +156,8 @@ class GanTrainer {
   // checkpoint there every checkpoint_every steps and at the end (atomically: the folder is
   // replaced whole). Throws DivergedError on a non-finite loss.
   void run(const GanTrainHooks& hooks, const std::string& checkpoint_dir = "");
-  // networks + optimisers + step + RNG state (state.pt), config.json, and the generators as
-  // TorchScript (generator.pt; cyclegan also generator_ba.pt).
+  // networks + optimisers + step + RNG state (state.pt), config.json (model().config_json()),
+  // and the generators (model().export_generators).
   void save_checkpoint(const std::string& dir);
   int64_t step() const { return step_; }
   GanModel& model() { return *model_; }

@@ -10,42 +10,20 @@
 
 #include "gan/networks.h"
 #include "lib/error.h"
+#include "lib/runtime.h"
+#include "lib/image_tensor.h"
 
 namespace mirage {
 namespace F = torch::nn::functional;
 namespace {
-
-std::string shape_string(const torch::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
 
 // Inputs are [N, channels, H, W] with H and W multiples of `multiple` (the stride-2 levels must
 // land back on the input's size for the skips and the output to line up).
 void check_input(const torch::Tensor& x, int64_t channels, int64_t multiple, const std::string& what) {
   if (x.dim() != 4 || x.size(1) != channels || x.size(2) % multiple != 0 || x.size(3) % multiple != 0 ||
       x.size(2) == 0 || x.size(3) == 0) {
-    throw UsageError(what + " input of shape " + shape_string(x) + ": expected [N, " + std::to_string(channels) +
+    throw UsageError(what + " input of shape " + shape_text(x.sizes()) + ": expected [N, " + std::to_string(channels) +
                      ", H, W] with H and W positive multiples of " + std::to_string(multiple));
-  }
-}
-
-// pix2pix's init_weights(init_type='normal', gain=0.02): conv weights N(0, 0.02), biases 0,
-// BatchNorm weights N(1, 0.02). PReLU slopes keep their 0.25.
-void init_normal(torch::nn::Module& net) {
-  torch::NoGradGuard no_grad;
-  auto conv = [](torch::Tensor& w, torch::Tensor& b) {
-    torch::nn::init::normal_(w, 0.0, 0.02);
-    if (b.defined()) torch::nn::init::zeros_(b);
-  };
-  for (auto& m : net.modules(/*include_self=*/false)) {
-    if (auto* c = m->as<torch::nn::Conv2dImpl>()) conv(c->weight, c->bias);
-    if (auto* t = m->as<torch::nn::ConvTranspose2dImpl>()) conv(t->weight, t->bias);
-    if (auto* b = m->as<torch::nn::BatchNorm2dImpl>()) {
-      torch::nn::init::normal_(b->weight, 1.0, 0.02);
-      torch::nn::init::zeros_(b->bias);
-    }
   }
 }
 
@@ -121,7 +99,8 @@ UnetGeneratorImpl::UnetGeneratorImpl(UnetOptions options) : options_(options) {
     ups_.push_back(register_module("up" + std::to_string(i), torch::nn::ConvTranspose2d(
         torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1))));
   }
-  init_normal(*this);
+  at::Generator gen = init_generator(options_.init_seed);
+  normal_init(*this, gen);
 }
 
 torch::Tensor UnetGeneratorImpl::forward(const torch::Tensor& x) {
@@ -194,7 +173,8 @@ ResnetGeneratorImpl::ResnetGeneratorImpl(ResnetGeneratorOptions options) : optio
         torch::nn::ConvTranspose2dOptions(in, in / 2, 3).stride(2).padding(1).output_padding(1))));
   }
   out_ = register_module("out", conv2d(o.width, o.out_channels, 7, 1, 0));
-  init_normal(*this);
+  at::Generator gen = init_generator(options_.init_seed);
+  normal_init(*this, gen);
 }
 
 torch::Tensor ResnetGeneratorImpl::forward(const torch::Tensor& x) {
@@ -258,7 +238,8 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(PatchDiscriminatorOptions options
     }
     if (o.spectral_norm) sns_.push_back(register_module(n + "_sn", std::make_shared<SpectralNormImpl>(out)));
   }
-  init_normal(*this);
+  at::Generator gen = init_generator(options_.init_seed);
+  normal_init(*this, gen);
 }
 
 torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& x) {
@@ -306,7 +287,8 @@ SrGeneratorImpl::SrGeneratorImpl(SrGeneratorOptions options) : options_(options)
     up_acts_.push_back(register_module("up" + std::to_string(i) + "_act", torch::nn::PReLU()));
   }
   tail_ = register_module("tail", conv2d(w, o.channels, 9, 1, 4));
-  init_normal(*this);
+  at::Generator gen = init_generator(options_.init_seed);
+  normal_init(*this, gen);
 }
 
 torch::Tensor SrGeneratorImpl::forward(const torch::Tensor& lr) {
@@ -345,7 +327,7 @@ std::string SrGeneratorImpl::torchscript_source() const {
 
 torch::Tensor bicubic_upsample(const torch::Tensor& lr, int64_t scale) {
   if (lr.dim() != 4 || scale < 1) {
-    throw UsageError("bicubic upsampling of shape " + shape_string(lr) + " by " + std::to_string(scale) +
+    throw UsageError("bicubic upsampling of shape " + shape_text(lr.sizes()) + " by " + std::to_string(scale) +
                      ": expected [N, C, h, w] and scale >= 1");
   }
   // Bicubic overshoots at edges; the clamp keeps the baseline a valid image.
@@ -358,7 +340,7 @@ torch::Tensor bicubic_upsample(const torch::Tensor& lr, int64_t scale) {
 
 torch::Tensor area_downsample(const torch::Tensor& hr, int64_t scale) {
   if (hr.dim() != 4 || scale < 1 || hr.size(2) % scale != 0 || hr.size(3) % scale != 0) {
-    throw UsageError("area downsampling of shape " + shape_string(hr) + " by " + std::to_string(scale) +
+    throw UsageError("area downsampling of shape " + shape_text(hr.sizes()) + " by " + std::to_string(scale) +
                      ": expected [N, C, H, W] with H and W multiples of the scale");
   }
   return F::avg_pool2d(hr, F::AvgPool2dFuncOptions(scale).stride(scale));
@@ -366,7 +348,7 @@ torch::Tensor area_downsample(const torch::Tensor& hr, int64_t scale) {
 
 torch::Tensor psnr(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.sizes() != b.sizes() || a.dim() < 2) {
-    throw UsageError("PSNR of shapes " + shape_string(a) + " and " + shape_string(b) + ": expected equal [N, ...]");
+    throw UsageError("PSNR of shapes " + shape_text(a.sizes()) + " and " + shape_text(b.sizes()) + ": expected equal [N, ...]");
   }
   // Peak 1 for [0,1] images: 10 log10(1 / MSE); MSE 0 divides to +inf.
   torch::Tensor mse = (a.to(torch::kDouble) - b.to(torch::kDouble)).pow(2).flatten(1).mean(1);

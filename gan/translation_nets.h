@@ -11,6 +11,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct UnetOptions {
   int64_t width = 32;     // feature maps at full resolution; doubled per level (capped at 8x)
   int64_t depth = 2;      // stride-2 down/up levels; height and width must be multiples of 2^depth
   double dropout = 0.5;   // in the innermost up blocks, as pix2pix's noise (train mode only)
+  std::optional<uint64_t> init_seed;  // seeds normal_init (gan/networks.h); unset: the global generator
 };
 
 // Encoder conv(4,2,1)+norm+LeakyReLU(0.2), decoder convT(4,2,1)+norm+ReLU with skip
@@ -48,6 +50,7 @@ struct ResnetGeneratorOptions {
   int64_t width = 32;          // feature maps after the 7x7 stem; doubled per downsampling
   int64_t downsamplings = 2;   // H and W must be multiples of 2^downsamplings
   int64_t blocks = 6;          // residual blocks at the lowest resolution
+  std::optional<uint64_t> init_seed;  // seeds normal_init (gan/networks.h); unset: the global generator
 };
 
 // CycleGAN's generator: reflect-padded 7x7 stem, stride-2 downsamplings, residual blocks,
@@ -72,6 +75,7 @@ struct PatchDiscriminatorOptions {
   int64_t layers = 2;       // stride-2 conv layers (the 70x70 PatchGAN has 3; 28 px images take 2)
   std::string norm = "instance";  // instance | batch | none
   bool spectral_norm = false;
+  std::optional<uint64_t> init_seed;  // seeds normal_init (gan/networks.h); unset: the global generator
 };
 
 // x [N, in_channels, H, W] in [0,1] -> patch scores [N, 1, h, w] (logits), one per receptive field.
@@ -93,6 +97,7 @@ struct SrGeneratorOptions {
   int64_t width = 64;
   int64_t blocks = 8;   // residual blocks (conv-BN-PReLU-conv-BN + skip); SRGAN has 16
   int64_t scale = 2;    // 2 or 4: one sub-pixel (PixelShuffle x2) stage per factor of 2
+  std::optional<uint64_t> init_seed;  // seeds normal_init (gan/networks.h); unset: the global generator
 };
 
 // lr [N, C, h, w] in [0,1] -> sr [N, C, scale*h, scale*w] in [0,1]. Batch norm in the residual

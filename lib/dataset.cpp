@@ -143,6 +143,48 @@ std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {
   return std::vector<int64_t>(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
 }
 
+Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indices, std::vector<BadItem>& bad) {
+  try {
+    return dataset.get(indices);
+  } catch (const InputError&) {
+    // Find the bad items one by one; the good ones form the batch.
+  }
+  std::vector<at::Tensor> images, labels;
+  Batch out;
+  for (int64_t index : indices) {
+    try {
+      Batch one = dataset.get({index});
+      images.push_back(one.images);
+      labels.push_back(one.labels);
+      out.ids.push_back(one.ids.at(0));
+    } catch (const InputError& e) {
+      bad.push_back({index, dataset.info().name + ":" + std::to_string(index), one_line(e)});
+    }
+  }
+  if (!images.empty()) {
+    out.images = torch::cat(images);
+    out.labels = torch::cat(labels);
+  }
+  return out;
+}
+
+std::vector<int64_t> seeded_subset(int64_t n, int64_t k, uint64_t seed) {
+  if (k <= 0 || k >= n) {
+    std::vector<int64_t> all(static_cast<size_t>(std::max<int64_t>(n, 0)));
+    for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+    return all;
+  }
+  auto order = shuffled_indices(n, seed);
+  order.resize(static_cast<size_t>(k));
+  return order;
+}
+
+std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> data, int64_t limit, uint64_t seed) {
+  if (limit <= 0 || limit >= data->size()) return data;
+  auto order = seeded_subset(data->size(), limit, seed);
+  return std::make_shared<SubsetDataset>(std::move(data), std::move(order), "limit");
+}
+
 std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n,
                                                                    double validation_fraction,
                                                                    uint64_t seed) {

@@ -76,6 +76,23 @@ const std::vector<std::string>& fashion_mnist_classes();
 // A permutation of 0..n-1 that depends only on `seed`.
 std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed);
 
+// A data set item that could not be read (corrupt or unreadable image file).
+struct BadItem {
+  int64_t index;
+  std::string id;
+  std::string error;
+};
+// dataset.get(indices), except that an item that fails with an InputError is left out and
+// appended to `bad` (the batch is retried one item at a time), so batch commands go on.
+Batch get_batch_skipping_bad(Dataset& dataset, const std::vector<int64_t>& indices, std::vector<BadItem>& bad);
+
+// The seeded random subset every --limit takes: the first k of shuffled_indices(n, seed); all of
+// 0..n-1 in order when k <= 0 or k >= n (no limit).
+std::vector<int64_t> seeded_subset(int64_t n, int64_t k, uint64_t seed);
+// `data` limited to seeded_subset(size, limit, seed) (a SubsetDataset named "<name>[limit]"), or
+// `data` itself when the limit takes everything.
+std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> data, int64_t limit, uint64_t seed);
+
 // Splits 0..n-1 into (train, validation) by a seeded shuffle; `validation_fraction` in [0,1).
 std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n,
                                                                    double validation_fraction,

@@ -22,6 +22,16 @@ void check_image_batch(const at::Tensor& x, const std::string& what) {
   }
 }
 
+std::string shape_text(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+
+std::string image_shape_text(int64_t channels, int64_t height, int64_t width) {
+  return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
+}
+
 at::Tensor to_unit_float(const at::Tensor& x) {
   if (x.scalar_type() == torch::kByte) return x.to(torch::kFloat32).div_(255.0);
   if (x.is_floating_point()) return x.to(torch::kFloat32);

@@ -2,6 +2,7 @@
 // average precision, expected calibration error. Plain data in, plain data out.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,20 @@ namespace mirage {
 
 // 95% (z = 1.96) Wilson score interval for `successes` out of `n`; n = 0 gives {0, 1}.
 std::pair<double, double> wilson_interval(int64_t successes, int64_t n, double z = 1.959963984540054);
+
+// `count` of `of`, its ratio and 95% Wilson interval (0 of 0 is value 0, interval [0, 1]).
+struct Rate {
+  int64_t count = 0, of = 0;
+  double value = 0, lo = 0, hi = 1;
+};
+Rate make_rate(int64_t count, int64_t of);
+
+// Summary of a sample of values (empty: n = 0 and the rest 0); p95 is the nearest-rank percentile.
+struct ValueStats {
+  int64_t n = 0;
+  double mean = 0, median = 0, p95 = 0, max = 0;
+};
+ValueStats value_stats(std::vector<double> values);
 
 // confusion[true][pred] counts; labels outside [0, k) are ignored.
 std::vector<std::vector<int64_t>> confusion_matrix(const std::vector<int64_t>& labels,

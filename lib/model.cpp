@@ -7,17 +7,12 @@
 
 #include "lib/dataset.h"
 #include "lib/error.h"
+#include "lib/image_tensor.h"
 
 namespace mirage {
 namespace {
 
 constexpr const char* kMetadataFile = "mirage.json";
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
 
 int64_t positive_int(const nlohmann::json& j, const char* key, const std::string& source,
                      const std::string& path) {
@@ -127,7 +122,7 @@ void check_logits(const at::Tensor& logits, int64_t n, int64_t num_classes, cons
   if (logits.dim() != 2 || logits.size(0) != n || (num_classes > 0 && logits.size(1) != num_classes)) {
     throw InputError(model_name + ": expected logits [" + std::to_string(n) + ", " +
                      (num_classes > 0 ? std::to_string(num_classes) : std::string("classes")) +
-                     "], got " + shape_string(logits.sizes()));
+                     "], got " + shape_text(logits.sizes()));
   }
   torch::NoGradGuard no_grad;
   if (!torch::isfinite(logits).all().item<bool>()) {
@@ -193,7 +188,7 @@ void TorchScriptModel::complete_spec(const DatasetInfo& data) {
                              torch::TensorOptions().device(device_));
     at::Tensor out = logits(probe);
     if (out.dim() != 2) {
-      throw InputError(path_ + ": output of shape " + shape_string(out.sizes()) +
+      throw InputError(path_ + ": output of shape " + shape_text(out.sizes()) +
                        " is not [N, classes] logits");
     }
     spec_.num_classes = out.size(1);
@@ -208,7 +203,7 @@ at::Tensor TorchScriptModel::logits(const at::Tensor& x) {
       (spec_.height > 0 && x.size(2) != spec_.height) || (spec_.width > 0 && x.size(3) != spec_.width)) {
     throw InputError(path_ + ": expects images [N, " + std::to_string(spec_.channels) + ", " +
                      std::to_string(spec_.height) + ", " + std::to_string(spec_.width) + "], got " +
-                     shape_string(x.sizes()));
+                     shape_text(x.sizes()));
   }
   at::Tensor input = x.device() == device_ ? x : x.to(device_);
   if (mean_.defined()) input = (input - mean_) / std_;

@@ -32,9 +32,18 @@ double parse_number(const std::string& text, const std::string& what) {
 std::vector<double> parse_number_list(const std::string& text, const std::string& what) {
   std::vector<double> out;
   if (text == "none") return out;
+  for (const std::string& item : split_list(text)) out.push_back(parse_number(item, what));
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& text, char sep) {
+  std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(parse_number(item, what));
+  for (std::string item; std::getline(in, item, sep);) {
+    const auto first = item.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) continue;
+    const auto last = item.find_last_not_of(" \t\r\n");
+    out.push_back(item.substr(first, last - first + 1));
   }
   return out;
 }

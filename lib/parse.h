@@ -12,4 +12,8 @@ double parse_number(const std::string& text, const std::string& what);
 // gives an empty list, so a flag with a default grid can be switched off.
 std::vector<double> parse_number_list(const std::string& text, const std::string& what);
 
+// "a, b,,c" -> {"a", "b", "c"}: items split at `sep`, surrounding white space trimmed, empty items
+// skipped.
+std::vector<std::string> split_list(const std::string& text, char sep = ',');
+
 }  // namespace mirage

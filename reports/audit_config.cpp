@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "lib/error.h"
+#include "lib/json_io.h"
 #include "lib/parse.h"
 
 namespace mirage {
@@ -237,16 +238,6 @@ AuditConfig parse_audit_config(const nlohmann::json& j) {
 
 namespace {
 
-nlohmann::json read_config_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot read the audit config");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-}
-
 // A list of numbers (or "1/255" strings), each within [lo, hi] (lo exclusive when open_lo).
 std::vector<double> number_list(const nlohmann::json& obj, const std::string& key, std::vector<double> fallback,
                                 double lo, bool open_lo, double hi, const std::string& path) {
@@ -391,19 +382,11 @@ DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& j) {
 }
 
 DetectorAuditConfig read_detector_audit_config(const std::string& path) {
-  return parse_detector_audit_config(read_config_json(path));
+  return parse_detector_audit_config(read_json_file(path, "audit config"));
 }
 
 AuditConfig read_audit_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot read the audit config");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-  return parse_audit_config(j);
+  return parse_audit_config(read_json_file(path, "audit config"));
 }
 
 }  // namespace mirage

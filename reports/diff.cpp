@@ -7,6 +7,8 @@
 #include <map>
 
 #include "lib/error.h"
+#include "reports/escape.h"
+#include "reports/report_view.h"
 #include "reports/schema.h"
 
 namespace mirage {
@@ -14,6 +16,11 @@ namespace mirage {
 namespace {
 
 using nlohmann::json;
+// Eps labels, numbers and hashes read as the rendered reports show them.
+using view::eps_label;
+using view::eps_text_of;
+using view::general;
+using view::short_sha;
 
 // Values are stored doubles: without a little slack a drop of exactly max_drop (0.5 -> 0.48 is
 // 0.020000000000000018 in binary) would count as larger than it.
@@ -34,19 +41,7 @@ struct Gate {
   bool passed = false;
 };
 
-double value_of(const json& v) { return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN(); }
-
-std::string plain(double v) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%g", v);
-  return text;
-}
-
-// The eps an entry is keyed by: as the config wrote it ("8/255"), else the number.
-std::string eps_label(const json& entry) {
-  if (entry.contains("eps_text") && entry["eps_text"].is_string()) return entry["eps_text"].get<std::string>();
-  return plain(entry["eps"].get<double>());
-}
+double value_of(const json& v) { return view::number_of(v).value_or(std::numeric_limits<double>::quiet_NaN()); }
 
 // A key seen twice in one report (two identical findings, a gate written twice) gets " #2", ...,
 // so the k-th occurrence in one report meets the k-th in the other.
@@ -64,11 +59,11 @@ std::vector<Metric> robustness_metrics(const json& r) {
   out.push_back({"clean_accuracy", "clean_accuracy", true, true, value_of(r["clean_accuracy"]["value"])});
   if (r["headline"].is_object()) {
     const auto& h = r["headline"];
-    out.push_back({"autoattack_accuracy " + h["attack"].get<std::string>() + " eps=" + eps_label(h),
+    out.push_back({"autoattack_accuracy " + h["attack"].get<std::string>() + " eps=" + eps_text_of(h),
                    "autoattack_accuracy", true, true, value_of(h["robust_accuracy"]["value"])});
   }
   for (const auto& e : r["results"]) {
-    const std::string at = " " + e["attack"].get<std::string>() + " eps=" + eps_label(e);
+    const std::string at = " " + e["attack"].get<std::string>() + " eps=" + eps_text_of(e);
     out.push_back({"robust_accuracy" + at, "robust_accuracy", true, true, value_of(e["robust_accuracy"]["value"])});
     out.push_back({"success_rate" + at, "success_rate", false, true, value_of(e["success_rate"]["value"])});
     // How far the attack had to go says something, but a smaller median can mean a weaker
@@ -100,12 +95,12 @@ std::string gate_eps_label(const json& report, const json& g) {
   const double eps = g["eps"].get<double>();
   const std::string attack = g["attack"].is_string() ? g["attack"].get<std::string>() : "";
   if (report["headline"].is_object() && g["metric"] == "autoattack_accuracy" && report["headline"]["eps"] == eps) {
-    return eps_label(report["headline"]);
+    return eps_text_of(report["headline"]);
   }
   for (const auto& e : report["results"]) {
-    if (e["attack"] == attack && e["eps"].get<double>() == eps) return eps_label(e);
+    if (e["attack"] == attack && e["eps"].get<double>() == eps) return eps_text_of(e);
   }
-  return plain(eps);
+  return eps_label(eps);
 }
 
 std::vector<Gate> gates_of(const json& report, const std::string& kind) {
@@ -186,19 +181,19 @@ std::vector<GateChange> gate_changes(const std::vector<Gate>& old_gates, const s
   for (const auto& g : new_gates) {
     in_new[g.id] = true;
     auto it = old_by_id.find(g.id);
-    const std::string name = g.id + " " + plain(g.threshold);
+    const std::string name = g.id + " " + general(g.threshold);
     if (it == old_by_id.end()) {
       out.push_back({name, false, g.passed, false, true});
       continue;
     }
     if (it->second->threshold != g.threshold) {
-      notes.push_back("gate " + g.id + ": the threshold changed (" + plain(it->second->threshold) + " vs " +
-                      plain(g.threshold) + ")");
+      notes.push_back("gate " + g.id + ": the threshold changed (" + general(it->second->threshold) + " vs " +
+                      general(g.threshold) + ")");
     }
     if (it->second->passed != g.passed) out.push_back({name, it->second->passed, g.passed, true, true});
   }
   for (const auto& g : old_gates) {
-    if (!in_new.count(g.id)) out.push_back({g.id + " " + plain(g.threshold), g.passed, false, true, false});
+    if (!in_new.count(g.id)) out.push_back({g.id + " " + general(g.threshold), g.passed, false, true, false});
   }
   return out;
 }
@@ -212,11 +207,6 @@ const json* find_path(const json& j, std::initializer_list<const char*> path) {
   return at;
 }
 
-std::string short_hash(const json& h) {
-  const std::string s = h.is_string() ? h.get<std::string>() : h.dump();
-  return s.size() > 12 ? s.substr(0, 12) + ".." : s;
-}
-
 // Notes on what makes the two runs' numbers not directly comparable.
 std::vector<std::string> notes_on(const json& a, const json& b, const std::string& kind) {
   std::vector<std::string> notes;
@@ -227,11 +217,11 @@ std::vector<std::string> notes_on(const json& a, const json& b, const std::strin
   };
   const json *x = nullptr, *y = nullptr;
   if (differs({"data", "sha256"}, &x, &y)) {
-    notes.push_back("the audits used different data (sha256 " + short_hash(*x) + " vs " + short_hash(*y) + ")");
+    notes.push_back("the audits used different data (sha256 " + short_sha(*x) + " vs " + short_sha(*y) + ")");
   }
   const char* subject = kind == "detector" ? "detector" : "model";
   if (differs({subject, "sha256"}, &x, &y)) {
-    notes.push_back(std::string("the ") + subject + " changed (sha256 " + short_hash(*x) + " vs " + short_hash(*y) + ")");
+    notes.push_back(std::string("the ") + subject + " changed (sha256 " + short_sha(*x) + " vs " + short_sha(*y) + ")");
   }
   if (differs({"config"}, &x, &y)) {
     std::vector<std::string> fields;
@@ -249,7 +239,7 @@ std::vector<std::string> notes_on(const json& a, const json& b, const std::strin
     notes.push_back("different seeds (" + x->dump() + " vs " + y->dump() + ")");
   }
   if (differs({"reproducibility", "versions", "git"}, &x, &y)) {
-    notes.push_back("different mirage builds (git " + short_hash(*x) + " vs " + short_hash(*y) + ")");
+    notes.push_back("different mirage builds (git " + short_sha(*x) + " vs " + short_sha(*y) + ")");
   }
   if (kind == "detector" && differs({"overall", "threshold"}, &x, &y)) {
     notes.push_back("the detector's threshold changed (" + x->dump() + " vs " + y->dump() + "): tpr, fpr and accuracy "
@@ -294,9 +284,9 @@ std::string verdict(const ReportDiff& d) {
   size_t rows = 0, gates = 0;
   for (const auto& r : d.rows) rows += r.regression;
   for (const auto& g : d.gate_changes) gates += g.in_old && g.in_new && g.old_passed && !g.new_passed;
-  if (rows == 0 && gates == 0) return "no regression (max drop " + plain(d.max_drop) + ")";
+  if (rows == 0 && gates == 0) return "no regression (max drop " + general(d.max_drop) + ")";
   std::string s = "REGRESSED:";
-  if (rows) s += " " + std::to_string(rows) + " metric" + (rows == 1 ? "" : "s") + " worse by more than " + plain(d.max_drop);
+  if (rows) s += " " + std::to_string(rows) + " metric" + (rows == 1 ? "" : "s") + " worse by more than " + general(d.max_drop);
   if (rows && gates) s += ",";
   if (gates) s += " " + std::to_string(gates) + " gate" + (gates == 1 ? "" : "s") + " went from passed to failed";
   return s;
@@ -307,16 +297,6 @@ std::string gate_text(const GateChange& g) {
   if (!g.in_old) return g.gate + ": added (" + verdict_of(g.new_passed) + ")";
   if (!g.in_new) return g.gate + ": removed (was " + verdict_of(g.old_passed) + ")";
   return g.gate + ": " + verdict_of(g.old_passed) + " -> " + verdict_of(g.new_passed);
-}
-
-// A '|' would end a table cell, even inside a code span.
-std::string escape_markdown(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -405,7 +385,7 @@ std::string diff_markdown(const ReportDiff& d) {
     any = true;
     auto c = cells(r);
     if (r.regression) c[4] = "**REGRESSION**";
-    table += "| `" + escape_markdown(c[0]) + "` | " + c[1] + " | " + c[2] + " | " + c[3] + " | " + c[4] + " |\n";
+    table += "| " + markdown_code(c[0]) + " | " + c[1] + " | " + c[2] + " | " + c[3] + " | " + c[4] + " |\n";
   }
   if (any) {
     out += table;
@@ -415,11 +395,11 @@ std::string diff_markdown(const ReportDiff& d) {
   }
   if (!d.gate_changes.empty()) {
     out += "\n**Gates**\n\n";
-    for (const auto& g : d.gate_changes) out += "- " + escape_markdown(gate_text(g)) + "\n";
+    for (const auto& g : d.gate_changes) out += "- " + markdown_text(gate_text(g)) + "\n";
   }
   if (!d.notes.empty()) {
     out += "\n**Notes**\n\n";
-    for (const auto& n : d.notes) out += "- " + escape_markdown(n) + "\n";
+    for (const auto& n : d.notes) out += "- " + markdown_text(n) + "\n";
   }
   return out + "\n**" + verdict(d) + "**\n";
 }

@@ -4,6 +4,8 @@
 // renders merged reports and reports of older runs too; keys the schema makes optional may be
 // absent or null, and per-sample arrays ("samples") are never shown. A report of any other kind
 // is a UsageError. Every string from the report is escaped for its target (ids may hold '<').
+// One file each (reports/markdown.cpp, junit.cpp, html.cpp); what they share is in
+// reports/report_view.h (reading, formats, the gate summary), escape.h and svg.h.
 #pragma once
 #include <nlohmann/json.hpp>
 

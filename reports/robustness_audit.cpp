@@ -17,32 +17,6 @@
 
 namespace mirage {
 
-Rate make_rate(int64_t count, int64_t of) {
-  Rate r;
-  r.count = count;
-  r.of = of;
-  r.value = of > 0 ? static_cast<double>(count) / static_cast<double>(of) : 0.0;
-  std::tie(r.lo, r.hi) = wilson_interval(count, of);
-  return r;
-}
-
-ValueStats value_stats(std::vector<double> v) {
-  ValueStats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  s.n = static_cast<int64_t>(v.size());
-  double sum = 0;
-  for (double d : v) sum += d;
-  s.mean = sum / static_cast<double>(v.size());
-  const size_t m = v.size() / 2;
-  s.median = v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-  // Nearest-rank percentile: the smallest value with at least 95% of the sample at or below it.
-  const auto rank = static_cast<size_t>(std::ceil(0.95 * static_cast<double>(v.size())));
-  s.p95 = v[std::max<size_t>(rank, 1) - 1];
-  s.max = v.back();
-  return s;
-}
-
 StageClock::StageClock(std::string name) : t0_(std::chrono::steady_clock::now()) {
   time_.name = std::move(name);
   time_.started = utc_now();

@@ -18,24 +18,11 @@
 #include <vector>
 
 #include "lib/dataset.h"
+#include "lib/metrics.h"
 #include "lib/model.h"
 #include "reports/audit_config.h"
 
 namespace mirage {
-
-// `count` of `of`, its ratio and 95% Wilson interval (0 of 0 is value 0, interval [0, 1]).
-struct Rate {
-  int64_t count = 0, of = 0;
-  double value = 0, lo = 0, hi = 1;
-};
-Rate make_rate(int64_t count, int64_t of);
-
-// Summary of a sample of values (empty: n = 0 and the rest 0).
-struct ValueStats {
-  int64_t n = 0;
-  double mean = 0, median = 0, p95 = 0, max = 0;
-};
-ValueStats value_stats(std::vector<double> values);
 
 // One of the most confident misclassifications: a successful adversarial of an initially
 // correct sample, ranked by margin = max_{j != label} z_j - z_label on the adversarial logits,

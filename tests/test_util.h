@@ -41,19 +41,45 @@ class TempDir {
 
 struct CommandResult {
   int exit_code = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;     // stdout and stderr together, as a terminal shows them
+  std::string stdout_text;  // stdout alone: the data a command promises there
+  std::string stderr_text;  // stderr alone: progress, logs and errors
 };
 
-// Runs a shell command, capturing stdout and stderr.
+namespace detail {
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace detail
+
+// Runs a shell command, capturing stdout and stderr both together (`out`) and apart: each stream
+// is copied by a tee into a file of its own on its way to the shared pipe.
 inline CommandResult run_command(const std::string& command) {
   CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  static int counter = 0;
+  std::random_device rd;
+  const auto base = std::filesystem::temp_directory_path() /
+                    ("mirage-run-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+                     std::to_string(rd()));
+  const auto script = base.string() + ".sh", out_file = base.string() + ".out", err_file = base.string() + ".err";
+  {
+    std::ofstream s(script);
+    s << "{\n" << command << "\n} 2> >(tee '" << err_file << "' >&2) > >(tee '" << out_file << "')\n";
+  }
+  FILE* pipe = ::popen(("bash '" + script + "' 2>&1").c_str(), "r");
+  if (pipe) {
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+    int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  // The pipe reaches EOF only once both tees have exited, so both files are complete.
+  r.stdout_text = detail::slurp(out_file);
+  r.stderr_text = detail::slurp(err_file);
+  std::error_code ec;
+  for (const auto& f : {script, out_file, err_file}) std::filesystem::remove(f, ec);
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "lib/error.h"
+#include "lib/image_tensor.h"
 
 namespace mirage {
 
@@ -19,12 +20,6 @@ std::string resize_policy_name(ResizePolicy policy) {
 }
 
 namespace {
-
-std::string shape_string(const at::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
 
 // Drops alpha so that only 1 (gray) or 3 (BGR) channels remain.
 cv::Mat without_alpha(const cv::Mat& mat) {
@@ -85,7 +80,7 @@ cv::Mat tensor_to_mat(const at::Tensor& chw, int bits) {
   at::Tensor t = chw.detach().to(torch::kCPU);
   if (t.dim() == 2) t = t.unsqueeze(0);
   if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3)) {
-    throw InputError("image tensor of shape " + shape_string(chw) +
+    throw InputError("image tensor of shape " + shape_text(chw.sizes()) +
                      ": expected [C, H, W] with C = 1 or 3");
   }
   if (t.scalar_type() == torch::kByte) {

@@ -256,3 +256,124 @@ TEST_CASE("AdvGAN needs image sides that are multiples of 4", "[advgan]") {
   CHECK_NOTHROW(AdvGanGenerator(AdvGanOptions{}, 3, 32, 28));
 }
 
+
+namespace {
+
+std::vector<torch::Tensor> generator_weights(AdvGanGenerator& g) {
+  std::vector<torch::Tensor> w;
+  for (auto& p : g.net()->parameters()) w.push_back(p.detach().clone());
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("AdvGAN resumed from its epoch-2 checkpoint ends bit for bit where an uninterrupted run does",
+          "[advgan][resume]") {
+  auto& t = task();
+  test::TempDir dir;
+  AdvGanOptions o = toy_options(9);
+  o.epochs = 4;
+  o.limit = 256;
+  AdvGanRun straight_run;
+  straight_run.checkpoint = dir.file("straight");
+  torch::manual_seed(5);
+  auto straight = train_advgan(*t.model, *t.train, o, straight_run);
+  REQUIRE(straight.history.size() == 4);
+
+  AdvGanOptions half = o;
+  half.epochs = 2;
+  AdvGanRun first;
+  first.checkpoint = dir.file("resumed");
+  torch::manual_seed(5);
+  train_advgan(*t.model, *t.train, half, first);
+  REQUIRE(fs::exists(dir.file("resumed/state.pt")));
+  CHECK(test::read_json(dir.file("resumed/config.json"))["training"]["history"].size() == 2);
+
+  torch::manual_seed(12345);  // a new process: global RNG elsewhere; resume restores it
+  AdvGanRun second = first;
+  second.resume = true;
+  std::vector<int64_t> epochs_seen;
+  second.on_epoch = [&](const AdvGanEpoch& e) { epochs_seen.push_back(e.epoch); };
+  auto resumed = train_advgan(*t.model, *t.train, o, second);
+  CHECK(resumed.resumed);
+  CHECK(resumed.resumed_epochs == 2);
+  CHECK(epochs_seen == std::vector<int64_t>{3, 4});
+
+  auto want = generator_weights(*straight.generator), got = generator_weights(*resumed.generator);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], want[i]));
+  // The same losses, step for step (D's included), and the same final figures.
+  REQUIRE(resumed.history.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    INFO("epoch " << i + 1);
+    CHECK(resumed.history[i].epoch == straight.history[i].epoch);
+    CHECK(resumed.history[i].loss_d == straight.history[i].loss_d);
+    CHECK(resumed.history[i].loss_gan == straight.history[i].loss_gan);
+    CHECK(resumed.history[i].loss_adv == straight.history[i].loss_adv);
+    CHECK(resumed.history[i].loss_hinge == straight.history[i].loss_hinge);
+    CHECK(resumed.history[i].success_rate == straight.history[i].success_rate);
+  }
+  CHECK(resumed.success_rate == straight.success_rate);
+  // Both folders are attack checkpoints giving the same images.
+  CHECK(torch::equal(load_advgan(dir.file("resumed"))->adversarial(t.test_x),
+                     load_advgan(dir.file("straight"))->adversarial(t.test_x)));
+  auto config = test::read_json(dir.file("resumed/config.json"));
+  CHECK(config["training"]["history"].size() == 4);
+  CHECK(config["training"]["success_rate"] == straight.success_rate);
+  CHECK(config["options"]["epochs"] == 4);
+
+  SECTION("a checkpoint of other options is refused naming the field") {
+    AdvGanOptions other = o;
+    other.eps = 0.2;
+    auto msg = test::message_of<UsageError>([&] { train_advgan(*t.model, *t.train, other, second); });
+    CHECK(msg.find("options.eps") != std::string::npos);
+  }
+}
+
+TEST_CASE("AdvGAN options name their fields once: round trip, unknown keys and bad values refused", "[advgan]") {
+  AdvGanOptions o = toy_options(4);
+  o.targeted = true;
+  o.target_class = 2;
+  o.data = "toy";
+  AdvGanOptions back = AdvGanOptions::from_json(o.to_json(), "test");
+  CHECK(back.to_json() == o.to_json());
+  CHECK(AdvGanOptions::from_json({{"eps", "8/255"}}, "test").eps == Approx(8.0 / 255));
+  auto unknown = test::message_of<UsageError>([] { AdvGanOptions::from_json({{"epoch", 3}}, "runs/a/config.json"); });
+  CHECK(unknown.find("runs/a/config.json") != std::string::npos);
+  CHECK(unknown.find("'epoch'") != std::string::npos);
+  CHECK_THROWS_AS(AdvGanOptions::from_json({{"epochs", "many"}}, "test"), UsageError);
+  auto bad = test::message_of<UsageError>([] { AdvGanOptions::from_json({{"eps", 2}}, "cfg.json"); });
+  CHECK(bad.find("cfg.json") != std::string::npos);
+  CHECK(bad.find("eps") != std::string::npos);
+}
+
+TEST_CASE("AdvGAN runs in the GAN trainer and trains no discriminator when gan_weight is 0", "[advgan]") {
+  auto& t = task();
+  AdvGanOptions o = toy_options(3);
+  o.gan_weight = 0;
+  o.epochs = 1;
+  auto model = std::make_unique<AdvGanModel>(*t.model, o, "toy", t.train->size());
+  AdvGanModel& m = *model;
+  CHECK(m.config().steps == 8);  // 512 samples / 64
+  CHECK(m.config().adv_weight == 0);
+  std::vector<torch::Tensor> d_before, g_before = generator_weights(*m.generator());
+  for (auto& p : m.discriminators().at(0).second->parameters()) d_before.push_back(p.detach().clone());
+  auto source = labelled_source(t.train, 1, 8, 8, 1, torch::kCPU);
+  GanTrainer trainer(std::move(model), *source, torch::kCPU);
+  std::vector<GanStepMetrics> steps;
+  GanTrainHooks hooks;
+  hooks.on_metrics = [&](const GanStepMetrics& s) { steps.push_back(s); };
+  trainer.run(hooks);
+  REQUIRE(steps.size() == 8);
+  for (const auto& s : steps) {
+    CHECK(s.d_loss == 0);
+    CHECK(s.terms.count("adv") == 1);
+    CHECK(s.terms.count("hinge") == 1);
+  }
+  auto d_params = m.discriminators().at(0).second->parameters();
+  for (size_t i = 0; i < d_params.size(); ++i) CHECK(torch::equal(d_params[i], d_before[i]));
+  auto g_after = generator_weights(*m.generator());
+  bool moved = false;
+  for (size_t i = 0; i < g_after.size(); ++i) moved = moved || !torch::equal(g_after[i], g_before[i]);
+  CHECK(moved);
+}

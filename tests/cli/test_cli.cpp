@@ -117,6 +117,16 @@ TEST_CASE("train-classifier then eval: model, reports and accuracy above chance"
     REQUIRE(r.exit_code == 0);
     CHECK(mirage::sha256_file(again) == mirage::sha256_file(model));
   }
+  SECTION("eval without --quiet keeps the data on stdout and the log on stderr") {
+    auto e = mirage_run("eval --model " + model + " --limit 200");
+    INFO(e.out);
+    REQUIRE(e.exit_code == 0);
+    const auto j = nlohmann::json::parse(e.stdout_text);  // stdout is the JSON and nothing else
+    CHECK(j["result"]["n"] == 200);
+    CHECK(e.stderr_text.find("accuracy") != std::string::npos);
+    CHECK(e.stderr_text.find('{') == std::string::npos);
+    CHECK(e.out.size() == e.stdout_text.size() + e.stderr_text.size());
+  }
   SECTION("eval on an image folder fits RGB images of another size to the model") {
     for (const char* f : {"0/a.png", "0/b.jpg", "1/c.png"}) {
       mirage::write_image((dir.path() / "imgs" / f).string(), torch::rand({3, 40, 36}));

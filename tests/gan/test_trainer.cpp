@@ -336,3 +336,25 @@ TEST_CASE("sample grids of every architecture are images in [0,1]", "[gan][train
   if (arch == "pix2pix") CHECK(figures.count("l1") == 1);
 }
 
+
+TEST_CASE("a trainer given a ready model trains exactly as one given its config", "[gan][trainer]") {
+  const std::string arch = GENERATE(as<std::string>{}, "dcgan", "pix2pix");
+  CAPTURE(arch);
+  GanConfig c = tiny_config(arch);
+  c.steps = 2;
+  auto data = random_images();
+  torch::manual_seed(5);
+  auto s1 = source_for(c, data);
+  GanTrainer from_config(c, *s1, torch::kCPU);
+  from_config.run({});
+  GanConfig finalized = c;
+  finalized.finalize();
+  torch::manual_seed(5);
+  auto s2 = source_for(c, data);
+  GanTrainer from_model(make_gan_model(finalized, torch::kCPU), *s2, torch::kCPU);
+  from_model.run({});
+  CHECK(from_model.config().to_json() == from_config.config().to_json());
+  auto a = all_state(from_config.model()), b = all_state(from_model.model());
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));
+}

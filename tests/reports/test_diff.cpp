@@ -481,3 +481,37 @@ TEST_CASE("reports of different kinds or off their schema are refused, naming th
   auto no_kind = message_of<mirage::InputError>([&] { mirage::diff_reports(robustness, json::object(), 0.02); });
   CHECK(mentions(no_kind, "NEW: not a valid report"));
 }
+
+TEST_CASE("the diff labels eps, hashes and Markdown as the renderers do", "[diff]") {
+  json old_report = base_report();
+  json new_report = robustness_report(robustness_config(), {70, 45, 65});  // pgd 8/255: 0.60 -> 0.45, gate fails
+
+  SECTION("an entry without its eps text is labelled k/255, as the renderers label it") {
+    for (json* r : {&old_report, &new_report}) {
+      for (auto& e : (*r)["results"]) e.erase("eps_text");
+    }
+    auto d = mirage::diff_reports(old_report, new_report, 0.02);
+    CHECK(row(d, "robust_accuracy pgd eps=8/255").regression);
+    CHECK(row(d, "robust_accuracy pgd eps=2/255").change == 0);
+    REQUIRE(d.gate_changes.size() == 1);
+    CHECK(d.gate_changes[0].gate == "robust_accuracy pgd eps=8/255 >= 0.5");
+  }
+  SECTION("hashes are cut to the 12 characters the rendered reports show") {
+    new_report["data"]["sha256"] = mirage::sha256_hex(std::string("other data"));
+    auto d = mirage::diff_reports(old_report, new_report, 0.02);
+    REQUIRE_FALSE(d.notes.empty());
+    CHECK(d.notes[0] == "the audits used different data (sha256 " +
+                            old_report["data"]["sha256"].get<std::string>().substr(0, 12) + " vs " +
+                            new_report["data"]["sha256"].get<std::string>().substr(0, 12) + ")");
+  }
+  SECTION("report strings cannot break the Markdown table or open markup") {
+    for (json* r : {&old_report, &new_report}) (*r)["results"][1]["attack"] = "pgd|`x`";
+    new_report["config"]["<b>|x"] = 1;  // a config key only the new report has
+    const std::string md = mirage::diff_markdown(mirage::diff_reports(old_report, new_report, 0.02));
+    INFO(md);
+    // The key stays one code span in one cell: its backticks cannot end the span, its '|' the cell.
+    CHECK(mentions(md, "| `robust_accuracy pgd\\|'x' eps=8/255` | 0.6 | 0.45 | -0.15 | **REGRESSION** |"));
+    CHECK(mentions(md, "different configs (&lt;b&gt;\\|x differ)"));
+    CHECK_FALSE(mentions(md, "<b>"));
+  }
+}

@@ -21,11 +21,14 @@
 #include "lib/model.h"
 #include "reports/audit_config.h"
 #include "reports/detector_audit.h"
+#include "reports/escape.h"
 #include "reports/gates.h"
 #include "reports/render.h"
 #include "reports/report_json.h"
+#include "reports/report_view.h"
 #include "reports/robustness_audit.h"
 #include "reports/schema.h"
+#include "reports/svg.h"
 #include "tests/reports/toy_audit.h"
 #include "tests/reports/toy_detector.h"
 #include "tests/test_util.h"
@@ -462,4 +465,85 @@ TEST_CASE("roc_curve: exact with ties, thinned within its bounds, both classes n
   CHECK(area(c) == Approx(auc).margin(max_points >= 200 ? 0.002 : max_points >= 50 ? 0.01 : 0.05));
 
   CHECK_THROWS_AS(mirage::roc_curve({0.1, 0.2}, {1, 1}), mirage::InputError);
+}
+
+// --- The pieces the renderers share (reports/escape.h, reports/report_view.h, reports/svg.h).
+
+TEST_CASE("xml_safe keeps valid UTF-8 and drops what XML 1.0 forbids", "[reports][render][escape]") {
+  CHECK(mirage::xml_safe("tab\tnew\nline\r") == "tab\tnew\nline\r");
+  CHECK(mirage::xml_safe("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");  // é € 😀
+  CHECK(mirage::xml_safe(std::string("a\x01" "b\x1F") + '\0' + "c") == "abc");  // controls
+  CHECK(mirage::xml_safe("a\xC0\xBC" "b") == "ab");       // an overlong '<' is no '<' in disguise
+  CHECK(mirage::xml_safe("a\xED\xA0\x80" "b") == "ab");  // a surrogate
+  CHECK(mirage::xml_safe("a\xEF\xBF\xBE" "b") == "ab");  // U+FFFE
+  CHECK(mirage::xml_safe("a\xFF" "b\xC3") == "ab");       // not UTF-8, and a truncated sequence
+}
+
+TEST_CASE("xml and html escaping leave no markup, entity or URL of the input's own", "[reports][render][escape]") {
+  const std::string nasty = "<a href=\"x\">&amp;'</a>";
+  const std::string xml = mirage::xml_escape(nasty);
+  CHECK(xml == "&lt;a href=&quot;x&quot;&gt;&amp;amp;&apos;&lt;/a&gt;");
+  const std::string html = mirage::html_escape(nasty + " https://example.com/m.pt ftp://h");
+  for (char c : std::string("<>\"'")) CHECK(html.find(c) == std::string::npos);
+  CHECK(html.find("://") == std::string::npos);
+  CHECK(has(html, "https:&#47;&#47;example.com/m.pt"));
+  CHECK(mirage::html_escape("a\x01" "b") == "ab");
+}
+
+TEST_CASE("markdown escaping keeps a report string inside its cell and out of markup", "[reports][render][escape]") {
+  // Every character that could end a cell, open a tag, a link, emphasis or code is neutralised.
+  CHECK(mirage::markdown_text("a|b") == "a\\|b");
+  CHECK(mirage::markdown_text("<b>&") == "&lt;b&gt;&amp;");
+  CHECK(mirage::markdown_text("*x* _y_ [l](u) `c` \\") == "\\*x\\* \\_y\\_ \\[l\\](u) \\`c\\` \\\\");
+  CHECK(mirage::markdown_text("one\ntwo\tthree\r") == "one two three ");
+  // A code span: its backticks are its own, and '|' still cannot split the cell.
+  CHECK(mirage::markdown_code("a`b|c\nd") == "`a'b\\|c d`");
+  CHECK(mirage::markdown_code("robust_accuracy pgd eps=8/255") == "`robust_accuracy pgd eps=8/255`");
+  // A fence outruns the longest backtick run inside it.
+  CHECK(mirage::markdown_fence("echo hi", "sh") == "```sh\necho hi\n```\n");
+  CHECK(mirage::markdown_fence("a ```` b", "") == "`````\na ```` b\n`````\n");
+}
+
+TEST_CASE("base64 matches the RFC 4648 test vectors", "[reports][render][escape]") {
+  const std::vector<std::pair<std::string, std::string>> vectors = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : vectors) CHECK(mirage::base64(in) == out);
+  CHECK(mirage::base64("\xFF\xFE\xFD") == "//79");  // high bytes, and the last two letters
+  CHECK(mirage::base64("\x89PNG\r\n\x1a\n").rfind("iVBORw0KGgo", 0) == 0);
+}
+
+TEST_CASE("eps labels read as the configs write them", "[reports][render]") {
+  using mirage::view::eps_label;
+  CHECK(eps_label(8.0 / 255) == "8/255");
+  CHECK(eps_label(1.0 / 255) == "1/255");
+  CHECK(eps_label(0.5) == "0.5");              // 127.5/255: not a whole k
+  CHECK(eps_label(0.0313725) == "0.0313725");  // close to 8/255 but not it
+  CHECK(eps_label(0.001) == "0.001");          // below 1/255
+  // An entry's own text wins; without it the number is labelled.
+  CHECK(mirage::view::eps_text_of(json{{"eps", 8.0 / 255}, {"eps_text", "0.0314"}}) == "0.0314");
+  CHECK(mirage::view::eps_text_of(json{{"eps", 8.0 / 255}}) == "8/255");
+  CHECK(mirage::view::short_sha(json(std::string(64, 'a'))) == std::string(12, 'a'));
+  CHECK(mirage::view::short_sha(json("abc")) == "abc");
+}
+
+TEST_CASE("nice_ticks are round, evenly spaced and inside the range", "[reports][render]") {
+  const auto [lo, hi] = GENERATE(std::make_pair(0.0, 1.0), std::make_pair(0.0, 8.0 / 255), std::make_pair(0.0, 3.7),
+                                 std::make_pair(-2.0, 13.0), std::make_pair(0.001, 0.0042));
+  const int count = GENERATE(3, 5, 8);
+  INFO(lo << " " << hi << " " << count);
+  const auto ticks = mirage::view::nice_ticks(lo, hi, count);
+  REQUIRE(ticks.size() >= 2);
+  CHECK(ticks.size() <= static_cast<size_t>(count) + 1);
+  const double step = ticks[1] - ticks[0];
+  const double mantissa = step / std::pow(10.0, std::floor(std::log10(step)));
+  CHECK((mantissa == Approx(1) || mantissa == Approx(2) || mantissa == Approx(5) || mantissa == Approx(10)));
+  for (size_t i = 0; i < ticks.size(); ++i) {
+    CHECK(ticks[i] >= lo - 1e-9 * step);
+    CHECK(ticks[i] <= hi + 1e-9 * step);
+    if (i > 0) CHECK(ticks[i] - ticks[i - 1] == Approx(step));
+    CHECK(std::fabs(ticks[i] / step - std::round(ticks[i] / step)) < 1e-6);  // multiples of the step
+  }
+  CHECK(ticks.front() - lo < step + 1e-12);  // the range is covered, not just a part of it
+  CHECK(hi - ticks.back() < step + 1e-12);
+  CHECK(mirage::view::nice_ticks(2, 2, 5) == std::vector<double>{2});
 }

@@ -1,0 +1,61 @@
+#include "lib/options.h"
+
+#include <cmath>
+
+#include "lib/error.h"
+#include "lib/parse.h"
+
+namespace mirage::options_detail {
+
+double read_double(const nlohmann::json& v, const std::string& what) {
+  if (v.is_number()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) throw UsageError(what + " must be finite");
+    return d;
+  }
+  if (v.is_string()) return parse_number(v.get<std::string>(), what);
+  throw UsageError(what + " must be a number, got " + v.dump());
+}
+
+int64_t read_int(const nlohmann::json& v, const std::string& what) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float() || v.is_string()) {
+    const double d = read_double(v, what);
+    if (d != std::floor(d) || std::fabs(d) > 9.0e15) throw UsageError(what + " must be an integer, got " + v.dump());
+    return static_cast<int64_t>(d);
+  }
+  throw UsageError(what + " must be an integer, got " + v.dump());
+}
+
+uint64_t read_uint(const nlohmann::json& v, const std::string& what) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  const int64_t i = read_int(v, what);
+  if (i < 0) throw UsageError(what + " must be >= 0, got " + v.dump());
+  return static_cast<uint64_t>(i);
+}
+
+bool read_bool(const nlohmann::json& v, const std::string& what) {
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_string()) {
+    const auto s = v.get<std::string>();
+    if (s == "true" || s == "1" || s == "yes") return true;
+    if (s == "false" || s == "0" || s == "no") return false;
+  }
+  if (v.is_number_integer()) return v.get<int64_t>() != 0;
+  throw UsageError(what + " must be true or false, got " + v.dump());
+}
+
+std::string read_string(const nlohmann::json& v, const std::string& what) {
+  if (!v.is_string()) throw UsageError(what + " must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+void unknown_key(const std::string& source, const std::string& key, const std::vector<std::string>& known) {
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  throw UsageError(source + ": unknown key '" + key + "' (known: " + list + ")");
+}
+
+void not_an_object(const std::string& source) { throw UsageError(source + ": expected a JSON object"); }
+
+}  // namespace mirage::options_detail
