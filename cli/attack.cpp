@@ -2,23 +2,19 @@
 // summary JSON, written into one output folder that appears only when the run completes.
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 
 #include "attacks/attack.h"
 #include "cli/common.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
-#include "lib/image/convert.h"
 #include "lib/image/io.h"
 #include "lib/image/open_data.h"
+#include "lib/json_io.h"
 #include "lib/log.h"
-#include "lib/metrics.h"
+#include "reports/attack_run.h"
 
 namespace mirage::cli {
 
@@ -29,11 +25,7 @@ namespace {
 nlohmann::json attack_params(const std::string& json_text, const std::vector<std::string>& pairs) {
   nlohmann::json params = nlohmann::json::object();
   if (!json_text.empty()) {
-    try {
-      params = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError("--params: not valid JSON (" + std::string(e.what()) + ")");
-    }
+    params = parse_json_text(json_text, "--params");
     if (!params.is_object()) throw UsageError("--params: expected a JSON object like '{\"eps\": \"8/255\"}'");
   }
   for (const auto& pair : pairs) {
@@ -52,29 +44,6 @@ void print_attack_list() {
               << (info.black_box ? "[black-box] " : "") << info.summary << "\n";
   }
 }
-
-nlohmann::json stats(std::vector<double> v) {
-  if (v.empty()) return {{"n", 0}, {"mean", nullptr}, {"median", nullptr}, {"max", nullptr}};
-  std::sort(v.begin(), v.end());
-  double sum = 0;
-  for (double d : v) sum += d;
-  const size_t m = v.size() / 2;
-  const double median = v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-  return {{"n", v.size()}, {"mean", sum / static_cast<double>(v.size())}, {"median", median}, {"max", v.back()}};
-}
-
-double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
-
-nlohmann::json rate(int64_t k, int64_t n) {
-  auto [lo, hi] = wilson_interval(k, n);
-  return {{"value", ratio(k, n)}, {"count", k}, {"of", n}, {"ci95", {lo, hi}}};
-}
-
-// Sums autoattack's per-stage counts over batches.
-struct StageTotals {
-  int64_t attacked = 0, broken = 0;
-  double seconds = 0;
-};
 
 }  // namespace
 
@@ -144,7 +113,6 @@ int attack_main(const std::vector<std::string>& args) {
   auto attack = make_attack(attack_name, params);
   AtomicDirectory folder(out, overwrite);
   Runtime runtime = start_runtime(common);
-  attack->set_seed(runtime.seed);
 
   auto model = open_model(model_path, spec_flags, runtime.device);
   auto dataset = open_data(data, labels_path, resize, model->spec().channels, model->spec().height, model->spec().width);
@@ -155,194 +123,57 @@ int attack_main(const std::vector<std::string>& args) {
     throw UsageError("--data " + dataset->info().name + " has " + std::to_string(dataset->info().num_classes) +
                      " classes but the model outputs " + std::to_string(k));
   }
-  const int64_t n_total = limit > 0 ? std::min(limit, dataset->size()) : dataset->size();
+  AttackRunOptions run_options;
+  run_options.goal = goal_mode;
+  run_options.limit = limit;
+  run_options.batch_size = batch_size;
+  run_options.bits = bits;
   const std::string staging = folder.staging();
   if (!no_images) ensure_directory(staging + "/images");
   std::ofstream jsonl(staging + "/samples.jsonl");
   if (!jsonl) throw InputError(staging + "/samples.jsonl: cannot write");
-
   const std::string started = utc_now();
-  const auto t0 = std::chrono::steady_clock::now();
-  double attack_seconds = 0;
-  int64_t n = 0, clean_correct = 0, robust_correct = 0, successes_on_correct = 0, saved_robust = 0,
-          saved_success_on_correct = 0, saved_changed = 0, predicted_labels = 0, total_queries = 0, gradient_calls = 0;
-  std::vector<double> linf_ok, l2_ok, queries;
-  std::vector<BadItem> bad;
-  std::vector<std::string> stage_order;
-  std::map<std::string, StageTotals> stages;
-  std::map<std::string, int64_t> stage_robust;
-  Progress progress("attack " + attack_name, n_total);
-  for (int64_t first = 0, b = 0; first < n_total; first += batch_size, ++b) {
-    std::vector<int64_t> indices;
-    for (int64_t i = first; i < std::min(first + batch_size, n_total); ++i) indices.push_back(i);
-    const size_t bad_before = bad.size();
-    Batch batch = get_batch_skipping_bad(*dataset, indices, bad);
-    for (size_t i = bad_before; i < bad.size(); ++i) {
-      log_warn("skipped " + bad[i].error);
-      jsonl << nlohmann::json{{"index", bad[i].index}, {"id", bad[i].id}, {"error", bad[i].error}}.dump() << "\n";
+  AttackRun run = run_attack(*model, *dataset, *attack, run_options, runtime.seed, [&](const AttackedSample& s) {
+    nlohmann::json line = attacked_sample_json(s);
+    if (s.error.empty() && !no_images) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "images/%06lld.png", static_cast<long long>(s.index));
+      write_image(staging + "/" + name, s.saved, 95, bits);
+      line["file"] = name;
     }
-    if (batch.size() == 0) {
-      progress.advance(static_cast<int64_t>(indices.size()));
-      continue;
-    }
-    // The indices of the good items, in batch order.
-    std::vector<int64_t> kept;
-    for (int64_t index : indices) {
-      bool is_bad = false;
-      for (size_t i = bad_before; i < bad.size(); ++i) is_bad = is_bad || bad[i].index == index;
-      if (!is_bad) kept.push_back(index);
-    }
-    auto images = batch.images.to(runtime.device);
-    auto labels = batch.labels.clone();
-    if ((labels < 0).any().item<bool>()) {
-      torch::NoGradGuard no_grad;
-      auto pred = model->logits(images).argmax(1).to(torch::kCPU);
-      predicted_labels += (labels < 0).sum().item<int64_t>();
-      labels = torch::where(labels < 0, pred, labels);
-    }
-    if ((labels >= k).any().item<bool>()) {
-      int64_t at = (labels >= k).nonzero()[0][0].item<int64_t>();
-      throw InputError(batch.ids[at] + ": label " + std::to_string(labels[at].item<int64_t>()) +
-                       " is out of range for a model with " + std::to_string(k) + " classes");
-    }
-    Goal goal = make_goal(goal_mode, *model, images, labels, derive_seed(runtime.seed, "goal-batch-" + std::to_string(b)));
-    const auto ta = std::chrono::steady_clock::now();
-    AttackResult r = attack->run(*model, images, labels, goal);
-    attack_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
-    gradient_calls += r.gradient_calls;
-
-    // What the written files do: the adversarials as 8/16-bit images, evaluated again.
-    auto saved = quantize(r.adversarial.detach().to(torch::kCPU), bits);
-    at::Tensor saved_pred;
-    {
-      torch::NoGradGuard no_grad;
-      saved_pred = model->logits(saved.to(runtime.device)).argmax(1).to(torch::kCPU);
-    }
-    auto saved_success = goal.targeted ? saved_pred.eq(goal.targets.to(torch::kCPU)) : saved_pred.ne(labels);
-    auto clean_pred = r.clean_pred.to(torch::kCPU), adv_pred = r.adv_pred.to(torch::kCPU);
-    auto success = r.success.to(torch::kCPU), linf = r.linf.to(torch::kCPU), l2 = r.l2.to(torch::kCPU);
-    auto q = r.queries.to(torch::kCPU);
-    at::Tensor targets = goal.targeted ? goal.targets.to(torch::kCPU) : at::Tensor();
-    for (int64_t i = 0; i < batch.size(); ++i) {
-      const int64_t index = kept[static_cast<size_t>(i)];
-      const int64_t label = labels[i].item<int64_t>();
-      const bool correct = clean_pred[i].item<int64_t>() == label;
-      const bool ok = success[i].item<bool>();
-      const bool still = adv_pred[i].item<int64_t>() == label;
-      nlohmann::json line = {{"index", index},
-                             {"id", batch.ids[static_cast<size_t>(i)]},
-                             {"label", label},
-                             {"label_predicted", batch.labels[i].item<int64_t>() < 0},
-                             {"clean_pred", clean_pred[i].item<int64_t>()},
-                             {"adv_pred", adv_pred[i].item<int64_t>()},
-                             {"success", ok},
-                             {"linf", linf[i].item<double>()},
-                             {"l2", l2[i].item<double>()},
-                             {"queries", q[i].item<int64_t>()},
-                             {"saved_pred", saved_pred[i].item<int64_t>()}};
-      if (goal.targeted) line["target"] = targets[i].item<int64_t>();
-      if (!no_images) {
-        char name[32];
-        std::snprintf(name, sizeof(name), "images/%06lld.png", static_cast<long long>(index));
-        write_image(staging + "/" + name, saved[i], 95, bits);
-        line["file"] = name;
-      }
-      jsonl << line.dump() << "\n";
-      ++n;
-      clean_correct += correct;
-      robust_correct += still;
-      saved_robust += saved_pred[i].item<int64_t>() == label;
-      saved_changed += saved_pred[i].item<int64_t>() != adv_pred[i].item<int64_t>();
-      total_queries += q[i].item<int64_t>();
-      queries.push_back(static_cast<double>(q[i].item<int64_t>()));
-      if (correct && ok) {
-        ++successes_on_correct;
-        linf_ok.push_back(linf[i].item<double>());
-        l2_ok.push_back(l2[i].item<double>());
-      }
-      if (correct && saved_success[i].item<bool>()) ++saved_success_on_correct;
-    }
-    if (r.details.is_object() && r.details.contains("stages")) {
-      for (const auto& s : r.details["stages"]) {
-        const std::string name = s["attack"];
-        if (!stages.count(name)) stage_order.push_back(name);
-        auto& t = stages[name];
-        t.attacked += s["attacked"].get<int64_t>();
-        t.broken += s["broken"].get<int64_t>();
-        t.seconds += s["seconds"].get<double>();
-        stage_robust[name] += s["robust"].get<int64_t>();
-      }
-    }
-    progress.advance(static_cast<int64_t>(indices.size()),
-                     "robust " + std::to_string(robust_correct) + "/" + std::to_string(n));
-  }
-  progress.finish();
+    jsonl << line.dump() << "\n";
+  });
   jsonl.close();
   if (!jsonl) throw InputError(staging + "/samples.jsonl: write failed");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  nlohmann::json result = {
-      {"n", n},
-      {"skipped", bad.size()},
-      {"clean_accuracy", rate(clean_correct, n)},
-      {"robust_accuracy", rate(robust_correct, n)},
-      {"success_rate", rate(successes_on_correct, clean_correct)},
-      {"linf", stats(linf_ok)},
-      {"l2", stats(l2_ok)},
-      {"queries", {{"total", total_queries}, {"per_sample", stats(queries)}}},
-      {"gradient_calls", gradient_calls},
-      {"seconds", seconds},
-      {"attack_seconds", attack_seconds},
-      {"images_per_second", attack_seconds > 0 ? static_cast<double>(n) / attack_seconds : 0.0},
-      {"labels_from_predictions", predicted_labels},
-      {"saved", {{"bit_depth", bits},
-                 {"robust_accuracy", rate(saved_robust, n)},
-                 {"success_rate", rate(saved_success_on_correct, clean_correct)},
-                 {"prediction_changed", saved_changed}}},
-  };
-  if (!stage_order.empty()) {
-    nlohmann::json st = nlohmann::json::array();
-    for (const auto& name : stage_order) {
-      const auto& t = stages[name];
-      st.push_back({{"attack", name},
-                    {"attacked", t.attacked},
-                    {"broken", t.broken},
-                    {"robust_accuracy", ratio(stage_robust[name], n)},
-                    {"seconds", t.seconds}});
-    }
-    result["stages"] = st;
-  }
   nlohmann::json skipped = nlohmann::json::array();
-  for (const auto& item : bad) skipped.push_back({{"index", item.index}, {"id", item.id}, {"error", item.error}});
+  for (const auto& item : run.skipped) skipped.push_back(attacked_sample_json(item));
   nlohmann::json summary = run_header("attack", runtime, started);
   summary.update({
       {"model", model_file_json(model_path, spec)},
       {"model_had_metadata", model->had_metadata()},
-      {"data", {{"name", dataset->info().name}, {"n", n_total}, {"limit", limit}, {"resize", resize}}},
+      {"data", {{"name", dataset->info().name}, {"n", run.total}, {"limit", limit}, {"resize", resize}}},
       {"attack", {{"name", attack->name()}, {"black_box", attack->black_box()}, {"options", attack->options_json()}}},
       {"goal", goal_mode},
       {"batch_size", batch_size},
-      {"result", result},
+      {"result", attack_run_json(run, bits)},
       {"skipped_items", skipped},
   });
   write_json(staging + "/summary.json", summary);
   folder.commit();
   char line[200];
   std::snprintf(line, sizeof(line), "clean accuracy %.4f, robust accuracy %.4f on %lld images (%.1f img/s), wrote %s",
-                ratio(clean_correct, n), ratio(robust_correct, n), static_cast<long long>(n),
-                attack_seconds > 0 ? static_cast<double>(n) / attack_seconds : 0.0, out.c_str());
+                run.clean_accuracy().value, run.robust_accuracy().value, static_cast<long long>(run.n),
+                run.images_per_second(), out.c_str());
   log_info(line);
-  if (result.contains("stages")) {
-    for (const auto& st : result["stages"]) {
-      std::snprintf(line, sizeof(line), "  after %-8s robust accuracy %.4f (%lld attacked, %lld broken, %.1f s)",
-                    st["attack"].get<std::string>().c_str(), st["robust_accuracy"].get<double>(),
-                    static_cast<long long>(st["attacked"].get<int64_t>()),
-                    static_cast<long long>(st["broken"].get<int64_t>()), st["seconds"].get<double>());
-      log_info(line);
-    }
+  for (const auto& st : run.stages) {
+    std::snprintf(line, sizeof(line), "  after %-8s robust accuracy %.4f (%lld attacked, %lld broken, %.1f s)",
+                  st.attack.c_str(), run.n > 0 ? static_cast<double>(st.robust) / static_cast<double>(run.n) : 0.0,
+                  static_cast<long long>(st.attacked), static_cast<long long>(st.broken), st.seconds);
+    log_info(line);
   }
-  if (!bad.empty()) {
-    log_warn(std::to_string(bad.size()) + " image(s) could not be read and were skipped (see samples.jsonl)");
+  if (!run.skipped.empty()) {
+    log_warn(std::to_string(run.skipped.size()) + " image(s) could not be read and were skipped (see samples.jsonl)");
     return kExitGateFailed;
   }
   return kExitOk;

@@ -4,6 +4,7 @@
 // 2-D toy, the modes covered.
 #include <torch/torch.h>
 
+#include <cctype>
 #include <filesystem>
 
 #include "cli/common.h"
@@ -16,71 +17,6 @@
 #include "lib/log.h"
 
 namespace mirage::cli {
-
-namespace {
-
-// The domain classifier as a feature extractor: its features() method when it has one
-// (mirage's own classifiers do), else its logits.
-struct FeatureExtractor {
-  std::unique_ptr<TorchScriptModel> model;
-  bool has_features = false;
-  // x fitted to the classifier's input; returns (features, predicted class).
-  std::pair<at::Tensor, at::Tensor> run(const at::Tensor& images) {
-    const ModelSpec& s = model->spec();
-    at::Tensor x = fit_batch(images.to(torch::kCPU), s.channels, s.height, s.width).to(model->device());
-    at::Tensor logits = model->logits(x);
-    at::Tensor f = has_features ? model->module().run_method("features", x).toTensor() : logits;
-    return {f.to(torch::kCPU).to(torch::kDouble), logits.argmax(1).to(torch::kCPU)};
-  }
-};
-
-struct FeatureSet {
-  at::Tensor features;
-  at::Tensor predictions;
-  std::string name;
-};
-
-FeatureSet features_of_data(FeatureExtractor& fx, Dataset& data, int64_t n, int64_t batch_size, const std::string& what) {
-  n = std::min(n, data.size());
-  std::vector<at::Tensor> f, p;
-  Progress progress(what, n);
-  for (int64_t start = 0; start < n; start += batch_size) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) idx.push_back(i);
-    auto [feat, pred] = fx.run(data.get(idx).images);
-    f.push_back(feat);
-    p.push_back(pred);
-    progress.advance(static_cast<int64_t>(idx.size()));
-  }
-  progress.finish();
-  return {torch::cat(f), torch::cat(p), data.info().name};
-}
-
-nlohmann::json quality(const FeatureSet& real, const FeatureSet& fake, const std::string& tag, int64_t k_pr, int64_t k_dc,
-                       int64_t kid_subsets, int64_t kid_subset_size, uint64_t seed) {
-  nlohmann::json j;
-  j["fd_" + tag] = frechet_distance(real.features, fake.features);
-  KidResult kid = kernel_distance(real.features, fake.features, kid_subsets, kid_subset_size, seed);
-  j["kid_" + tag] = {{"mean", kid.mean}, {"std", kid.std}};
-  PrecisionRecall pr = precision_recall(real.features, fake.features, k_pr);
-  j["precision_" + tag] = pr.precision;
-  j["recall_" + tag] = pr.recall;
-  DensityCoverage dc = density_coverage(real.features, fake.features, k_dc);
-  j["density_" + tag] = dc.density;
-  j["coverage_" + tag] = dc.coverage;
-  return j;
-}
-
-nlohmann::json coverage_json(const at::Tensor& predictions, int64_t num_classes, double min_share,
-                             const std::vector<std::string>& names) {
-  ClassCoverage cc = class_coverage(predictions, num_classes, min_share);
-  nlohmann::json j = {{"histogram", cc.histogram}, {"entropy", cc.entropy}, {"normalized_entropy", cc.normalized_entropy},
-                      {"classes_covered", cc.classes_covered}, {"num_classes", num_classes}, {"min_share", min_share}};
-  if (!names.empty()) j["class_names"] = names;
-  return j;
-}
-
-}  // namespace
 
 int gan_eval_main(const std::vector<std::string>& args) {
   CommonFlags common;
@@ -137,16 +73,10 @@ int gan_eval_main(const std::vector<std::string>& args) {
   if (g && g->arch() == "toy") {
     // The 2-D mode-collapse benchmark: samples against the mixture the toy was trained on.
     const std::string mixture_name = g->spec().extra["config"].value("mixture", std::string("ring8"));
-    ToyMixture mixture = toy_mixture(mixture_name);
-    std::vector<at::Tensor> z;
-    for (int64_t i = 0; i < n; ++i) z.push_back(latent_for_seed(fake_seed(runtime.seed, i), g->z_dim(), truncation));
-    torch::NoGradGuard no_grad;
-    at::Tensor points = g->generate(torch::stack(z)).to(torch::kCPU);
-    ModeCoverage mc = mode_coverage(mixture, points);
+    at::Tensor points = generate_fakes(*g, fake_seeds(runtime.seed, n), {}, truncation);
+    ModeCoverage mc = mode_coverage(toy_mixture(mixture_name), points);
     report["generator"] = model_file_json(g->path(), g->spec());
-    report["mode_coverage"] = {{"mixture", mixture_name}, {"samples", n}, {"modes", mc.modes},
-                               {"modes_covered", mc.modes_covered}, {"high_quality_fraction", mc.high_quality_fraction},
-                               {"per_mode", mc.per_mode}};
+    report["mode_coverage"] = mode_coverage_json(mc, mixture_name, n);
     write_json(out, report);
     log_info("modes covered " + std::to_string(mc.modes_covered) + "/" + std::to_string(mc.modes));
     return kExitOk;
@@ -160,69 +90,52 @@ int gan_eval_main(const std::vector<std::string>& args) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') throw UsageError("--features-name: letters, digits and _ only");
   }
 
-  FeatureExtractor fx;
-  fx.model = open_model(classifier, spec_flags, runtime.device);
-  fx.has_features = fx.model->module().find_method("features").has_value();
-  const ModelSpec& cs = fx.model->spec();
-  torch::NoGradGuard no_grad;
-
+  auto classifier_model = open_model(classifier, spec_flags, runtime.device);
+  ClassifierFeatures fx(*classifier_model);
+  const ModelSpec& cs = classifier_model->spec();
   auto real = open_data(real_data, "", resize, cs.channels, cs.height, cs.width);
-  FeatureSet real_set = features_of_data(fx, *real, n, batch_size, "real");
+  FeatureSet real_set = fx.of_data(*real, n, batch_size, "real");
 
   FeatureSet fake_set;
   nlohmann::json fake_json;
   if (g) {
     if (g->num_classes() == 0 && klass >= 0) throw UsageError("--class: " + gan + " is not a conditional generator");
     if (klass >= g->num_classes() && g->num_classes() > 0) throw UsageError("--class: " + std::to_string(klass) + " is out of range");
-    std::vector<at::Tensor> f, p;
-    std::vector<int64_t> requested;
-    Progress progress("fakes", n);
-    for (int64_t start = 0; start < n; start += batch_size) {
-      const int64_t end = std::min(n, start + batch_size);
-      std::vector<at::Tensor> z;
-      std::vector<int64_t> y;
-      for (int64_t i = start; i < end; ++i) {
-        z.push_back(latent_for_seed(fake_seed(runtime.seed, i), g->z_dim(), truncation));
-        if (g->num_classes() > 0) y.push_back(klass >= 0 ? klass : i % g->num_classes());
-      }
-      at::Tensor yt;
-      if (!y.empty()) yt = torch::tensor(y, torch::kLong);
-      at::Tensor images = g->generate(torch::stack(z), yt);
-      check_image_batch(images, g->path() + " output");
-      auto [feat, pred] = fx.run(images);
-      f.push_back(feat);
-      p.push_back(pred);
-      requested.insert(requested.end(), y.begin(), y.end());
-      progress.advance(end - start);
-    }
-    progress.finish();
-    fake_set = {torch::cat(f), torch::cat(p), g->path()};
+    fake_set = fx.of_fakes(*g, runtime.seed, n, batch_size, truncation, klass);
     fake_json = {{"generator", model_file_json(g->path(), g->spec())}, {"n", n}, {"truncation", truncation},
                  {"class", klass >= 0 ? nlohmann::json(klass) : nlohmann::json(nullptr)}};
-    if (!requested.empty()) {
-      // A conditional generator should draw what was asked for: the classifier's agreement.
-      at::Tensor asked = torch::tensor(requested, torch::kLong);
-      fake_json["class_agreement"] = fake_set.predictions.eq(asked).to(torch::kDouble).mean().item<double>();
-    }
+    // A conditional generator should draw what was asked for: the classifier's agreement.
+    if (!fake_set.requested.empty()) fake_json["class_agreement"] = class_agreement(fake_set);
   } else {
     auto fakes = open_data(fake_data, "", resize, cs.channels, cs.height, cs.width);
-    fake_set = features_of_data(fx, *fakes, n, batch_size, "fakes");
+    fake_set = fx.of_data(*fakes, n, batch_size, "fakes");
     fake_json = {{"data", fakes->info().name}, {"n", fake_set.features.size(0)}};
   }
-  const uint64_t kid_seed = derive_seed(runtime.seed, "kid");
+  SampleQualityOptions quality;
+  quality.k_pr = k_pr;
+  quality.k_dc = k_dc;
+  quality.kid_subsets = kid_subsets;
+  quality.kid_subset_size = kid_subset_size;
+  quality.kid_seed = derive_seed(runtime.seed, "kid");
+  auto metrics = [&](const FeatureSet& a, const FeatureSet& b) {
+    return sample_quality_json(sample_quality(a.features, b.features, quality), tag);
+  };
+  auto coverage = [&](const FeatureSet& f) {
+    return class_coverage_json(class_coverage(f.predictions, cs.num_classes, min_share), cs.num_classes, min_share,
+                               cs.class_names);
+  };
   report["features"] = {{"name", tag}, {"classifier", model_file_json(classifier, cs)},
-                        {"layer", fx.has_features ? "features" : "logits"}, {"dim", real_set.features.size(1)},
+                        {"layer", fx.layer()}, {"dim", real_set.features.size(1)},
                         {"note", "not Inception features: compare only with figures on the same classifier"}};
   report["real"] = {{"data", real_set.name}, {"n", real_set.features.size(0)}};
   report["fake"] = fake_json;
-  report["metrics"] = quality(real_set, fake_set, tag, k_pr, k_dc, kid_subsets, kid_subset_size, kid_seed);
-  report["class_coverage"] = coverage_json(fake_set.predictions, cs.num_classes, min_share, cs.class_names);
+  report["metrics"] = metrics(real_set, fake_set);
+  report["class_coverage"] = coverage(fake_set);
   if (!reference.empty()) {
     auto ref = open_data(reference, "", resize, cs.channels, cs.height, cs.width);
-    FeatureSet ref_set = features_of_data(fx, *ref, n, batch_size, "reference");
+    FeatureSet ref_set = fx.of_data(*ref, n, batch_size, "reference");
     report["floor"] = {{"data", ref_set.name}, {"n", ref_set.features.size(0)},
-                       {"metrics", quality(real_set, ref_set, tag, k_pr, k_dc, kid_subsets, kid_subset_size, kid_seed)},
-                       {"class_coverage", coverage_json(ref_set.predictions, cs.num_classes, min_share, cs.class_names)}};
+                       {"metrics", metrics(real_set, ref_set)}, {"class_coverage", coverage(ref_set)}};
   }
   report["config"] = {{"n", n}, {"k_pr", k_pr}, {"k_dc", k_dc}, {"kid_subsets", kid_subsets},
                       {"kid_subset_size", kid_subset_size}, {"min_share", min_share}, {"truncation", truncation}};

@@ -15,6 +15,7 @@
 #include "lib/image/open_data.h"
 #include "lib/image_tensor.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 namespace mirage::cli {
 
@@ -22,8 +23,7 @@ namespace {
 
 std::vector<uint64_t> parse_seed_list(const std::string& text) {
   std::vector<uint64_t> seeds;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
+  for (const std::string& item : split_list(text)) {
     try {
       size_t used = 0;
       seeds.push_back(std::stoull(item, &used));
@@ -32,6 +32,7 @@ std::vector<uint64_t> parse_seed_list(const std::string& text) {
       throw UsageError("--latent-seeds: '" + item + "' is not a seed (a whole number from a manifest)");
     }
   }
+  if (seeds.empty()) throw UsageError("--latent-seeds: no seed given");
   return seeds;
 }
 
@@ -118,30 +119,24 @@ int generate_main(const std::vector<std::string>& args) {
     std::vector<nlohmann::json> lines;
     at::Tensor images;
     if (g->takes_noise()) {
-      std::vector<at::Tensor> z;
-      std::vector<int64_t> y;
+      const std::vector<uint64_t> batch_seeds =
+          seeds.empty() ? fake_seeds(runtime.seed, end - start, start)
+                        : std::vector<uint64_t>(seeds.begin() + start, seeds.begin() + end);
+      const std::vector<int64_t> classes = fake_classes(g->num_classes(), end - start, start, klass);
       for (int64_t i = start; i < end; ++i) {
-        uint64_t s = seeds.empty() ? fake_seed(runtime.seed, i) : seeds[static_cast<size_t>(i)];
-        z.push_back(latent_for_seed(s, g->z_dim(), truncation));
-        nlohmann::json line = {{"index", i}, {"seed", s}};
-        if (g->num_classes() > 0) {
-          int64_t c = klass >= 0 ? klass : i % g->num_classes();
-          y.push_back(c);
-          line["class"] = c;
-          if (static_cast<int64_t>(spec.class_names.size()) > c) line["class_name"] = spec.class_names[static_cast<size_t>(c)];
+        const auto k = static_cast<size_t>(i - start);
+        nlohmann::json line = {{"index", i}, {"seed", batch_seeds[k]}};
+        if (!classes.empty()) {
+          line["class"] = classes[k];
+          if (static_cast<int64_t>(spec.class_names.size()) > classes[k]) {
+            line["class_name"] = spec.class_names[static_cast<size_t>(classes[k])];
+          }
         }
         if (truncation > 0) line["truncation"] = truncation;
         lines.push_back(line);
       }
-      // One fake per forward pass: kernels may round differently for another batch size, and a
-      // fake regenerated alone from its seed (--latent-seeds) must be the same bits.
-      std::vector<at::Tensor> out;
-      for (size_t k = 0; k < z.size(); ++k) {
-        at::Tensor yk;
-        if (!y.empty()) yk = torch::tensor({y[k]}, torch::kLong);
-        out.push_back(g->generate(z[k].unsqueeze(0), yk).to(torch::kCPU));
-      }
-      images = torch::cat(out, 0);
+      // One fake per forward pass, so a fake regenerated alone from its seed (--latent-seeds) is the same bits.
+      images = generate_fakes(*g, batch_seeds, classes, truncation, /*one_per_pass=*/true);
     } else {
       std::vector<int64_t> idx;
       for (int64_t i = start; i < end; ++i) idx.push_back(i);

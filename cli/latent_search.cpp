@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "attacks/latent_search.h"
 #include "cli/common.h"
@@ -16,8 +15,11 @@
 #include "lib/error.h"
 #include "lib/image/convert.h"
 #include "lib/image/io.h"
+#include "lib/image_tensor.h"
+#include "lib/json_io.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/parse.h"
 
 namespace mirage::cli {
 
@@ -30,9 +32,7 @@ std::string shortest(double v) {
   return buf;
 }
 
-std::string shape_of(const ModelSpec& s) {
-  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" + std::to_string(s.width);
-}
+std::string shape_of(const ModelSpec& s) { return image_shape_text(s.channels, s.height, s.width); }
 
 // A model that knows its input shape must take the GAN's images: refused before any work.
 void require_same_shape(const ModelSpec& gan, const ModelSpec& model, const std::string& flag, const std::string& path) {
@@ -47,8 +47,7 @@ at::Tensor class_list(const std::string& text, int64_t num_classes, int64_t n) {
   if (text == "all") {
     for (int64_t k = 0; k < num_classes; ++k) pool.push_back(k);
   } else {
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) {
+    for (const std::string& item : split_list(text)) {
       size_t used = 0;
       int64_t k = -1;
       try {
@@ -76,12 +75,9 @@ at::Tensor start_predictions(GeneratorModel& g, Model& target, const std::vector
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> preds;
   for (size_t first = 0; first < seeds.size(); first += static_cast<size_t>(batch_size)) {
-    std::vector<at::Tensor> z;
-    for (size_t i = first; i < std::min(seeds.size(), first + static_cast<size_t>(batch_size)); ++i) {
-      z.push_back(latent_for_seed(seeds[i], g.z_dim(), truncation));
-    }
-    auto images = g.generate(torch::stack(z).to(g.device())).to(target.device());
-    preds.push_back(target.logits(images).argmax(1).to(torch::kCPU));
+    const std::vector<uint64_t> batch(seeds.begin() + static_cast<int64_t>(first),
+                                      seeds.begin() + static_cast<int64_t>(std::min(seeds.size(), first + static_cast<size_t>(batch_size))));
+    preds.push_back(target.logits(generate_fakes(g, batch, {}, truncation).to(target.device())).argmax(1).to(torch::kCPU));
   }
   return torch::cat(preds);
 }
@@ -91,10 +87,7 @@ std::string name_of(const std::vector<std::string>& names, int64_t k) {
 }
 
 nlohmann::json mean_of(const std::vector<double>& v) {
-  if (v.empty()) return nullptr;
-  double s = 0;
-  for (double d : v) s += d;
-  return s / static_cast<double>(v.size());
+  return v.empty() ? nlohmann::json(nullptr) : nlohmann::json(value_stats(v).mean);
 }
 
 }  // namespace
@@ -211,8 +204,7 @@ int latent_search_main(const std::vector<std::string>& args) {
     }
   }
 
-  std::vector<uint64_t> seeds;
-  for (int64_t i = 0; i < n; ++i) seeds.push_back(fake_seed(runtime.seed, i));
+  const std::vector<uint64_t> seeds = fake_seeds(runtime.seed, n);
   at::Tensor classes, labels;
   if (conditional_gan) classes = class_list(classes_text.empty() ? "all" : classes_text, g->num_classes(), n);
   Goal goal;
@@ -311,8 +303,6 @@ int latent_search_main(const std::vector<std::string>& args) {
   jsonl.close();
   if (!jsonl) throw InputError(staging + "/results.jsonl: write failed");
 
-  auto [lo, hi] = wilson_interval(successes, n);
-  auto [slo, shi] = wilson_interval(saved_successes, n);
   nlohmann::json summary = run_header("latent-search", runtime, started);
   summary["mode"] = detector ? "detector" : "classifier";
   summary["gan"] = model_file_json(g->path(), gan_spec);
@@ -333,10 +323,9 @@ int latent_search_main(const std::vector<std::string>& args) {
                         {"bit_depth", bits}};
   summary["n"] = n;
   summary["successes"] = successes;
-  summary["rate"] = {{"value", static_cast<double>(successes) / static_cast<double>(n)}, {"ci95", {lo, hi}}};
+  summary["rate"] = rate_json(successes, n);
   summary["met_at_start"] = start_met;
-  summary["saved"] = {{"successes", saved_successes},
-                      {"rate", {{"value", static_cast<double>(saved_successes) / static_cast<double>(n)}, {"ci95", {slo, shi}}}}};
+  summary["saved"] = {{"successes", saved_successes}, {"rate", rate_json(saved_successes, n)}};
   summary["mean_z_distance"] = mean_of(z_ok);
   summary["mean_linf"] = mean_of(linf_ok);
   summary["mean_l2"] = mean_of(l2_ok);

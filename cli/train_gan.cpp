@@ -7,7 +7,9 @@
 #include <fstream>
 
 #include "cli/common.h"
+#include "gan/data.h"
 #include "gan/metrics.h"
+#include "gan/run.h"
 #include "gan/trainer.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
@@ -15,6 +17,7 @@
 #include "lib/image/grid.h"
 #include "lib/image/io.h"
 #include "lib/image/open_data.h"
+#include "lib/json_io.h"
 #include "lib/log.h"
 #include "lib/parse.h"
 
@@ -88,54 +91,9 @@ void apply_flags(nlohmann::json& j, const po::variables_map& vm, const std::vect
   }
 }
 
-nlohmann::json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw InputError(what + " " + path + ": cannot read");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw InputError(what + " " + path + ": not valid JSON (" + one_line(e) + ")");
-  }
-}
-
 // Canny edge maps of every image of `data`, as a data set aligned with it (pix2pix pairs).
 std::shared_ptr<Dataset> edges_of(Dataset& data) {
-  const int64_t n = data.size();
-  const DatasetInfo& info = data.info();
-  at::Tensor edges = torch::empty({n, 1, info.height, info.width}, torch::kUInt8);
-  Progress progress("edges", n);
-  for (int64_t start = 0; start < n; start += 1000) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(n, start + 1000); ++i) idx.push_back(i);
-    at::Tensor e = canny_edges(data.get(idx).images);
-    edges.slice(0, start, start + static_cast<int64_t>(idx.size())).copy_(e.mul(255).round().to(torch::kUInt8));
-    progress.advance(static_cast<int64_t>(idx.size()));
-  }
-  progress.finish();
-  DatasetInfo e = info;
-  e.name = "edges(" + info.name + ")";
-  e.channels = 1;
-  e.num_classes = 0;
-  e.class_names.clear();
-  return std::make_shared<TensorDataset>(edges, torch::full({n}, -1, torch::kLong), e);
-}
-
-// The 2-D toy's samples as a 256x256 scatter plot: points white, mode centres grey.
-at::Tensor scatter_image(const at::Tensor& points, const ToyMixture& mixture) {
-  const int64_t s = 256;
-  const double extent = mixture.centers.abs().max().item<double>() + 1.5;
-  at::Tensor img = torch::zeros({1, s, s});
-  auto plot = [&](const at::Tensor& p, float value) {
-    at::Tensor ij = ((p + extent) / (2 * extent) * (s - 1)).round().to(torch::kLong);
-    auto a = ij.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < ij.size(0); ++i) {
-      int64_t x = a[i][0], y = s - 1 - a[i][1];
-      if (x >= 0 && x < s && y >= 0 && y < s) img[0][y][x] = value;
-    }
-  };
-  plot(points.to(torch::kCPU).to(torch::kFloat), 1.0f);
-  plot(mixture.centers, 0.5f);
-  return img;
+  return mapped_dataset(data, [](const at::Tensor& images) { return canny_edges(images); }, 1, "edges");
 }
 
 }  // namespace
@@ -234,11 +192,7 @@ int train_gan_main(const std::vector<std::string>& args) {
     const int64_t want_channels = vm.count("channels") || resume ? config.channels : 0;
     const int64_t want_size = vm.count("size") || resume ? config.size : 0;
     train_data = open_data(config.data, config.labels, config.resize, want_channels, want_size, want_size);
-    if (config.limit > 0 && config.limit < train_data->size()) {
-      auto order = shuffled_indices(train_data->size(), derive_seed(config.seed, "limit"));
-      order.resize(static_cast<size_t>(config.limit));
-      train_data = std::make_shared<SubsetDataset>(train_data, order, "limit");
-    }
+    train_data = limit_dataset(train_data, config.limit, derive_seed(config.seed, "limit"));
     const DatasetInfo& info = train_data->info();
     config.channels = info.channels;
     config.size = info.height;
@@ -282,21 +236,7 @@ int train_gan_main(const std::vector<std::string>& args) {
            source_stream->name() + " for " + std::to_string(c.steps) + " steps on " + runtime.device.str());
 
   // metrics.jsonl: a resumed run drops the lines past its checkpoint, then appends.
-  const std::string metrics_path = (dir / "metrics.jsonl").string();
-  {
-    std::string kept;
-    std::ifstream in(metrics_path);
-    for (std::string line; resume && std::getline(in, line);) {
-      try {
-        if (nlohmann::json::parse(line).value("step", int64_t{0}) <= trainer.step()) kept += line + "\n";
-      } catch (const std::exception&) {
-        break;  // a line cut short by the kill
-      }
-    }
-    write_text_atomic(metrics_path, kept);
-  }
-  std::ofstream metrics(metrics_path, std::ios::app);
-  if (!metrics) throw InputError(metrics_path + ": cannot write");
+  std::ofstream metrics = open_metrics_log((dir / "metrics.jsonl").string(), resume, trainer.step());
 
   int64_t last_checkpoint = resume ? trainer.step() : 0;
   std::vector<std::string> sample_files;
@@ -314,7 +254,7 @@ int train_gan_main(const std::vector<std::string>& args) {
   hooks.on_samples = [&](int64_t step, const at::Tensor& images) {
     char name[64];
     std::snprintf(name, sizeof(name), "samples/step-%06lld.png", static_cast<long long>(step));
-    if (c.arch == "toy") write_image((dir / name).string(), scatter_image(images, toy_mixture(c.mixture)));
+    if (c.arch == "toy") write_image((dir / name).string(), toy_scatter_image(images, toy_mixture(c.mixture)));
     else write_grid((dir / name).string(), images, 8);
     sample_files.push_back(name);
   };
@@ -346,9 +286,7 @@ int train_gan_main(const std::vector<std::string>& args) {
     at::Generator gen = make_generator(derive_seed(c.seed, "toy-eval"));
     ToyMixture mixture = toy_mixture(c.mixture);
     ModeCoverage mc = mode_coverage(mixture, trainer.model().samples(trainer.fixed_batch(), 2500, gen));
-    summary["mode_coverage"] = {{"mixture", c.mixture}, {"samples", 2500}, {"modes", mc.modes},
-                                {"modes_covered", mc.modes_covered}, {"high_quality_fraction", mc.high_quality_fraction},
-                                {"per_mode", mc.per_mode}};
+    summary["mode_coverage"] = mode_coverage_json(mc, c.mixture, 2500);
     log_info("modes covered " + std::to_string(mc.modes_covered) + "/" + std::to_string(mc.modes) +
              ", high-quality samples " + std::to_string(mc.high_quality_fraction));
   }

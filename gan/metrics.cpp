@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "lib/error.h"
+#include "lib/image_tensor.h"
+#include "lib/log.h"
 #include "lib/runtime.h"
 
 namespace mirage {
@@ -19,18 +21,12 @@ namespace {
 constexpr int64_t kBlockElements = int64_t{1} << 20;
 int64_t block_rows(int64_t cols) { return std::max<int64_t>(1, kBlockElements / cols); }
 
-std::string shape_string(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 // Every measure works on float64 CPU copies: covariance traces and unbiased MMD sums lose
 // digits in float32, and results are plain numbers anyway.
 at::Tensor as_features(const at::Tensor& x, const std::string& what, int64_t min_rows = 2) {
   if (!x.defined()) throw InputError(what + ": no tensor given");
   if (x.dim() != 2 || x.size(0) < min_rows || x.size(1) < 1) {
-    throw InputError(what + " must be [N, D] with N >= " + std::to_string(min_rows) + ", got " + shape_string(x));
+    throw InputError(what + " must be [N, D] with N >= " + std::to_string(min_rows) + ", got " + shape_text(x.sizes()));
   }
   at::Tensor d = x.detach().to(torch::kCPU, torch::kDouble).contiguous();
   if (!torch::isfinite(d).all().item<bool>()) throw InputError(what + " holds NaN or Inf");
@@ -41,7 +37,7 @@ std::pair<at::Tensor, at::Tensor> feature_pair(const at::Tensor& a, const at::Te
                                                const char* name_a, const char* name_b) {
   at::Tensor x = as_features(a, fn + ": " + name_a), y = as_features(b, fn + ": " + name_b);
   if (x.size(1) != y.size(1)) {
-    throw InputError(fn + ": " + name_a + " " + shape_string(x) + " and " + name_b + " " + shape_string(y) +
+    throw InputError(fn + ": " + name_a + " " + shape_text(x.sizes()) + " and " + name_b + " " + shape_text(y.sizes()) +
                      " differ in feature size");
   }
   return {x, y};
@@ -172,7 +168,7 @@ ClassCoverage class_coverage(const at::Tensor& predictions, int64_t num_classes,
       predictions.is_floating_point() || predictions.is_complex() || predictions.scalar_type() == torch::kBool) {
     throw InputError("class_coverage: predictions must be a non-empty [N] integer tensor, got " +
                      (predictions.defined() ? std::string(c10::toString(predictions.scalar_type())) + " " +
-                                                  shape_string(predictions)
+                                                  shape_text(predictions.sizes())
                                             : std::string("none")));
   }
   at::Tensor p = predictions.detach().to(torch::kCPU, torch::kLong);
@@ -242,7 +238,7 @@ ModeCoverage mode_coverage(const ToyMixture& mixture, const at::Tensor& samples,
   at::Tensor centers = mixture.centers.detach().to(torch::kCPU, torch::kDouble);
   at::Tensor x = as_features(samples, "mode_coverage: samples", 1);
   if (x.size(1) != centers.size(1)) {
-    throw InputError("mode_coverage: samples " + shape_string(x) + " do not match the " +
+    throw InputError("mode_coverage: samples " + shape_text(x.sizes()) + " do not match the " +
                      std::to_string(centers.size(1)) + "-D mixture '" + mixture.name + "'");
   }
   auto [dist, nearest] = torch::cdist(x, centers).min(1);
@@ -254,6 +250,108 @@ ModeCoverage mode_coverage(const ToyMixture& mixture, const at::Tensor& samples,
   for (int64_t c : out.per_mode) out.modes_covered += c >= min_count ? 1 : 0;
   out.high_quality_fraction = hq.to(torch::kDouble).mean().item<double>();
   return out;
+}
+
+nlohmann::json mode_coverage_json(const ModeCoverage& mc, const std::string& mixture, int64_t samples) {
+  return {{"mixture", mixture},         {"samples", samples},
+          {"modes", mc.modes},          {"modes_covered", mc.modes_covered},
+          {"high_quality_fraction", mc.high_quality_fraction}, {"per_mode", mc.per_mode}};
+}
+
+ClassifierFeatures::ClassifierFeatures(TorchScriptModel& model)
+    : model_(model), has_features_(model.module().find_method("features").has_value()) {}
+
+FeatureSet ClassifierFeatures::run(const at::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  const ModelSpec& s = model_.spec();
+  at::Tensor x = fit_batch(images.to(torch::kCPU), s.channels, s.height, s.width).to(model_.device());
+  at::Tensor logits = model_.logits(x);
+  at::Tensor f = has_features_ ? model_.module().run_method("features", x).toTensor() : logits;
+  FeatureSet out;
+  out.features = f.to(torch::kCPU).to(torch::kDouble);
+  out.predictions = logits.argmax(1).to(torch::kCPU);
+  return out;
+}
+
+namespace {
+
+FeatureSet concatenate(const std::vector<FeatureSet>& parts, std::string name) {
+  std::vector<at::Tensor> f, p;
+  FeatureSet out;
+  for (const auto& part : parts) {
+    f.push_back(part.features);
+    p.push_back(part.predictions);
+    out.requested.insert(out.requested.end(), part.requested.begin(), part.requested.end());
+  }
+  out.features = torch::cat(f);
+  out.predictions = torch::cat(p);
+  out.name = std::move(name);
+  return out;
+}
+
+}  // namespace
+
+FeatureSet ClassifierFeatures::of_data(Dataset& data, int64_t n, int64_t batch_size, const std::string& what) {
+  n = std::min(n, data.size());
+  std::vector<FeatureSet> parts;
+  Progress progress(what, n);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) idx.push_back(i);
+    parts.push_back(run(data.get(idx).images));
+    progress.advance(static_cast<int64_t>(idx.size()));
+  }
+  progress.finish();
+  return concatenate(parts, data.info().name);
+}
+
+FeatureSet ClassifierFeatures::of_fakes(GeneratorModel& g, uint64_t seed, int64_t n, int64_t batch_size,
+                                        double truncation, int64_t klass) {
+  std::vector<FeatureSet> parts;
+  Progress progress("fakes", n);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min(n, start + batch_size) - start;
+    const std::vector<int64_t> classes = fake_classes(g.num_classes(), count, start, klass);
+    at::Tensor images = generate_fakes(g, fake_seeds(seed, count, start), classes, truncation);
+    check_image_batch(images, g.path() + " output");
+    parts.push_back(run(images));
+    parts.back().requested = classes;
+    progress.advance(count);
+  }
+  progress.finish();
+  return concatenate(parts, g.path());
+}
+
+double class_agreement(const FeatureSet& fakes) {
+  if (fakes.requested.empty()) return 0.0;
+  at::Tensor asked = torch::tensor(fakes.requested, torch::kLong);
+  return fakes.predictions.eq(asked).to(torch::kDouble).mean().item<double>();
+}
+
+SampleQuality sample_quality(const at::Tensor& real, const at::Tensor& fake, const SampleQualityOptions& o) {
+  SampleQuality q;
+  q.frechet = frechet_distance(real, fake);
+  q.kid = kernel_distance(real, fake, o.kid_subsets, o.kid_subset_size, o.kid_seed);
+  q.precision_recall = precision_recall(real, fake, o.k_pr);
+  q.density_coverage = density_coverage(real, fake, o.k_dc);
+  return q;
+}
+
+nlohmann::json sample_quality_json(const SampleQuality& q, const std::string& tag) {
+  return {{"fd_" + tag, q.frechet},
+          {"kid_" + tag, {{"mean", q.kid.mean}, {"std", q.kid.std}}},
+          {"precision_" + tag, q.precision_recall.precision},
+          {"recall_" + tag, q.precision_recall.recall},
+          {"density_" + tag, q.density_coverage.density},
+          {"coverage_" + tag, q.density_coverage.coverage}};
+}
+
+nlohmann::json class_coverage_json(const ClassCoverage& cc, int64_t num_classes, double min_share,
+                                   const std::vector<std::string>& class_names) {
+  nlohmann::json j = {{"histogram", cc.histogram}, {"entropy", cc.entropy}, {"normalized_entropy", cc.normalized_entropy},
+                      {"classes_covered", cc.classes_covered}, {"num_classes", num_classes}, {"min_share", min_share}};
+  if (!class_names.empty()) j["class_names"] = class_names;
+  return j;
 }
 
 }  // namespace mirage

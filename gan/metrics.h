@@ -5,10 +5,15 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <ATen/core/Generator.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "gan/sampling.h"
+#include "lib/dataset.h"
+#include "lib/model.h"
 
 namespace mirage {
 
@@ -75,5 +80,60 @@ struct ModeCoverage {
 };
 ModeCoverage mode_coverage(const ToyMixture& mixture, const at::Tensor& samples, double sigmas = 3.0,
                            int64_t min_count = 1);
+// {"mixture", "samples", "modes", "modes_covered", "high_quality_fraction", "per_mode"}.
+nlohmann::json mode_coverage_json(const ModeCoverage& coverage, const std::string& mixture, int64_t samples);
+
+// Features of images under a domain classifier, with its predicted classes.
+struct FeatureSet {
+  at::Tensor features;              // [N, D] float64, CPU
+  at::Tensor predictions;           // [N] int64, CPU
+  std::string name;                 // the images: a data set's name, a generator's path
+  std::vector<int64_t> requested;   // fakes of a conditional generator: the class each was drawn for
+};
+
+// A domain classifier as the feature space: its features() method when it has one (mirage's own
+// classifiers do), else its logits. Images are fitted to its input first (fit_batch). No gradients.
+class ClassifierFeatures {
+ public:
+  explicit ClassifierFeatures(TorchScriptModel& model);
+  // "features" or "logits": the layer the features come from.
+  std::string layer() const { return has_features_ ? "features" : "logits"; }
+  FeatureSet run(const at::Tensor& images);
+  // The first min(n, data.size()) images of `data`, `batch_size` at a time; `what` labels the progress.
+  FeatureSet of_data(Dataset& data, int64_t n, int64_t batch_size, const std::string& what);
+  // n fakes of a noise generator, fake i from fake_seed(seed, i) with class fake_classes(K, n, 0, klass).
+  FeatureSet of_fakes(GeneratorModel& g, uint64_t seed, int64_t n, int64_t batch_size, double truncation = 0,
+                      int64_t klass = -1);
+
+ private:
+  TorchScriptModel& model_;
+  bool has_features_ = false;
+};
+
+// The share of fakes the classifier puts in the class they were drawn for (0 when none were).
+double class_agreement(const FeatureSet& fakes);
+
+// Every sample-quality figure of fakes against reals on one feature space.
+struct SampleQualityOptions {
+  int64_t k_pr = 3;               // k of precision/recall (Kynkaanniemi et al.)
+  int64_t k_dc = 5;               // k of density/coverage (Naeem et al.)
+  int64_t kid_subsets = 100;
+  int64_t kid_subset_size = 1000;
+  uint64_t kid_seed = 0;
+};
+struct SampleQuality {
+  double frechet = 0;
+  KidResult kid;
+  PrecisionRecall precision_recall;
+  DensityCoverage density_coverage;
+};
+SampleQuality sample_quality(const at::Tensor& real, const at::Tensor& fake, const SampleQualityOptions& options = {});
+// {"fd_<tag>", "kid_<tag>": {mean, std}, "precision_<tag>", "recall_<tag>", "density_<tag>", "coverage_<tag>"}:
+// each figure named for its feature space.
+nlohmann::json sample_quality_json(const SampleQuality& quality, const std::string& tag);
+// {"histogram", "entropy", "normalized_entropy", "classes_covered", "num_classes", "min_share"}
+// (+ "class_names" when given).
+nlohmann::json class_coverage_json(const ClassCoverage& coverage, int64_t num_classes, double min_share,
+                                   const std::vector<std::string>& class_names = {});
 
 }  // namespace mirage

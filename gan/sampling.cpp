@@ -63,4 +63,44 @@ at::Tensor latent_for_seed(uint64_t seed, int64_t z_dim, double truncation) {
   return z;
 }
 
+std::vector<uint64_t> fake_seeds(uint64_t seed, int64_t n, int64_t first) {
+  std::vector<uint64_t> seeds;
+  for (int64_t i = first; i < first + n; ++i) seeds.push_back(fake_seed(seed, i));
+  return seeds;
+}
+
+at::Tensor latents_for_seeds(const std::vector<uint64_t>& seeds, int64_t z_dim, double truncation) {
+  if (seeds.empty()) return torch::empty({0, z_dim});
+  std::vector<at::Tensor> z;
+  for (uint64_t s : seeds) z.push_back(latent_for_seed(s, z_dim, truncation));
+  return torch::stack(z);
+}
+
+std::vector<int64_t> fake_classes(int64_t num_classes, int64_t n, int64_t first, int64_t klass) {
+  std::vector<int64_t> classes;
+  if (num_classes <= 0) return classes;
+  for (int64_t i = first; i < first + n; ++i) classes.push_back(klass >= 0 ? klass : i % num_classes);
+  return classes;
+}
+
+at::Tensor generate_fakes(GeneratorModel& g, const std::vector<uint64_t>& seeds, const std::vector<int64_t>& classes,
+                          double truncation, bool one_per_pass) {
+  if (!classes.empty() && classes.size() != seeds.size()) {
+    throw InternalError("generate_fakes: " + std::to_string(classes.size()) + " classes for " +
+                        std::to_string(seeds.size()) + " seeds");
+  }
+  torch::NoGradGuard no_grad;
+  at::Tensor z = latents_for_seeds(seeds, g.z_dim(), truncation);
+  if (!one_per_pass || seeds.empty()) {
+    at::Tensor y = classes.empty() ? at::Tensor() : torch::tensor(classes, torch::kLong);
+    return g.generate(z, y).to(torch::kCPU);
+  }
+  std::vector<at::Tensor> out;
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    at::Tensor y = classes.empty() ? at::Tensor() : torch::tensor({classes[k]}, torch::kLong);
+    out.push_back(g.generate(z[static_cast<int64_t>(k)].unsqueeze(0), y).to(torch::kCPU));
+  }
+  return torch::cat(out, 0);
+}
+
 }  // namespace mirage

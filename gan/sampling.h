@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lib/model.h"
 
@@ -45,5 +46,20 @@ uint64_t fake_seed(uint64_t seed, int64_t index);
 // z ~ N(0, I) of size z_dim from `seed` alone; with truncation t > 0, entries with |z| > t are
 // redrawn until inside (the truncation trick of Brock et al., ICLR 2019). t <= 0: no truncation.
 at::Tensor latent_for_seed(uint64_t seed, int64_t z_dim, double truncation = 0);
+
+// The seeds of fakes first, ..., first + n - 1 of a run seeded `seed`.
+std::vector<uint64_t> fake_seeds(uint64_t seed, int64_t n, int64_t first = 0);
+// [seeds.size(), z_dim]: row i is latent_for_seed(seeds[i], z_dim, truncation).
+at::Tensor latents_for_seeds(const std::vector<uint64_t>& seeds, int64_t z_dim, double truncation = 0);
+// The classes of fakes first, ..., first + n - 1 of a generator with `num_classes` classes:
+// `klass` for every fake when >= 0, else the classes in turn (index mod num_classes). Empty for
+// an unconditional generator (num_classes 0).
+std::vector<int64_t> fake_classes(int64_t num_classes, int64_t n, int64_t first = 0, int64_t klass = -1);
+
+// The fakes of `seeds` (with `classes`, one per seed, for a conditional generator) as CPU images,
+// without gradients. `one_per_pass` runs one fake per forward pass: kernels may round differently
+// for another batch size, and a fake regenerated alone from its seed must then be the same bits.
+at::Tensor generate_fakes(GeneratorModel& g, const std::vector<uint64_t>& seeds, const std::vector<int64_t>& classes,
+                          double truncation = 0, bool one_per_pass = false);
 
 }  // namespace mirage

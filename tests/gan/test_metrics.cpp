@@ -292,3 +292,44 @@ TEST_CASE("metrics reject malformed features with InputError", "[gan][metrics]")
   CHECK_THROWS_AS(mode_coverage(toy_mixture("ring8"), good), InputError);
   CHECK_THROWS_AS(mode_coverage(toy_mixture("ring8"), good.flatten()), InputError);
 }
+
+TEST_CASE("sample quality gathers every figure as its own function computes it, keyed by feature space",
+          "[gan][metrics]") {
+  auto real = normal(60, 3, 1), fake = normal(50, 3, 2) + 0.5;
+  SampleQualityOptions o;
+  o.k_pr = 2;
+  o.k_dc = 4;
+  o.kid_subsets = 7;
+  o.kid_subset_size = 20;
+  o.kid_seed = 9;
+  SampleQuality q = sample_quality(real, fake, o);
+  // The same function on the same inputs; threaded LAPACK may round the last bits differently.
+  CHECK(q.frechet == Approx(frechet_distance(real, fake)).epsilon(1e-9));
+  KidResult kid = kernel_distance(real, fake, 7, 20, 9);
+  CHECK(q.kid.mean == kid.mean);
+  CHECK(q.kid.std == kid.std);
+  CHECK(q.precision_recall.precision == precision_recall(real, fake, 2).precision);
+  CHECK(q.density_coverage.coverage == density_coverage(real, fake, 4).coverage);
+  auto j = sample_quality_json(q, "toy");
+  CHECK(j.size() == 6);
+  CHECK(j["fd_toy"] == q.frechet);
+  CHECK(j["kid_toy"]["mean"] == kid.mean);
+  CHECK(j["recall_toy"] == q.precision_recall.recall);
+  CHECK(j["density_toy"] == q.density_coverage.density);
+
+  auto cc = class_coverage(torch::tensor({0, 0, 1, 2}, torch::kLong), 4, 0.1);
+  auto cj = class_coverage_json(cc, 4, 0.1, {"a", "b", "c", "d"});
+  CHECK(cj["classes_covered"] == cc.classes_covered);
+  CHECK(cj["num_classes"] == 4);
+  CHECK(cj["class_names"].size() == 4);
+  CHECK_FALSE(class_coverage_json(cc, 4, 0.1).contains("class_names"));
+
+  ToyMixture ring = toy_mixture("ring8");
+  at::Generator gen = make_generator(3);
+  ModeCoverage mc = mode_coverage(ring, sample_mixture(ring, 400, gen));
+  auto mj = mode_coverage_json(mc, "ring8", 400);
+  CHECK(mj["mixture"] == "ring8");
+  CHECK(mj["samples"] == 400);
+  CHECK(mj["modes_covered"] == mc.modes_covered);
+  CHECK(mj["per_mode"].size() == 8);
+}
