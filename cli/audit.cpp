@@ -207,9 +207,7 @@ int audit_detector(const std::vector<std::string>& args) {
   const ModelSpec& spec = detector->spec();
   BlindSpotInputs inputs = load_blind_spot_inputs(fakes, real, config.n, config.limit, runtime.seed, spec.channels,
                                                   spec.height, detector->info().input_policy, runtime.device);
-  PostProcessing post;
-  post.jpeg = [](const at::Tensor& x, int q) { return jpeg_recompress(x, q); };
-  post.resize = [](const at::Tensor& x, double s) { return resize_roundtrip(x, s); };
+  const ImageCodec codec = opencv_codec();
   LatentSearchSlice search;
   search.n = config.latent_search;
   search.steps = config.search_steps;
@@ -223,7 +221,7 @@ int audit_detector(const std::vector<std::string>& args) {
                                        config.options.batch_size, config.options.min_slice, report);
     };
   }
-  DetectorAudit audit = run_detector_audit(*detector, inputs.data, config, post, runtime.seed, latent,
+  DetectorAudit audit = run_detector_audit(*detector, inputs.data, config, codec, runtime.seed, latent,
                                            [](const std::string& stage) { log_info("audit detector: " + stage); });
   auto gates = evaluate_detector_gates(config, audit);
 

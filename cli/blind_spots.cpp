@@ -139,10 +139,8 @@ int blind_spots_main(const std::vector<std::string>& args) {
   const BlindSpotData& data = inputs.data;
   const nlohmann::json& sources = inputs.sources;
 
-  PostProcessing post;
-  post.jpeg = [](const at::Tensor& x, int q) { return jpeg_recompress(x, q); };
-  post.resize = [](const at::Tensor& x, double s) { return resize_roundtrip(x, s); };
-  BlindSpotReport report = search_blind_spots(*detector, data, o, post, [](const std::string& stage) { log_info("blind-spots: " + stage); });
+  const ImageCodec codec = opencv_codec();
+  BlindSpotReport report = search_blind_spots(*detector, data, o, codec, [](const std::string& stage) { log_info("blind-spots: " + stage); });
 
   // Latent search: from the first search_n seeds of the first GAN, toward "real".
   LatentSearchSlice search;

@@ -152,7 +152,7 @@ int train_detector_main(const std::vector<std::string>& args) {
   parse_resize_policy(resize);
   Runtime runtime = start_runtime(common);
   train.seed = runtime.seed;
-  train.jpeg = [](const at::Tensor& x, int quality) { return jpeg_recompress(x, quality); };
+  train.codec = opencv_codec();
   const std::string started = utc_now();
 
   // ---- sources and the input shape ----

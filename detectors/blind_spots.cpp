@@ -16,6 +16,7 @@
 #include "lib/error.h"
 #include "lib/metrics.h"
 #include "lib/runtime.h"
+#include "lib/transforms.h"
 
 namespace mirage {
 namespace {
@@ -122,39 +123,6 @@ std::vector<double> transformed_scores(Detector& detector, const at::Tensor& ima
 
 }  // namespace
 
-// ---- transforms --------------------------------------------------------------------------------
-
-at::Tensor add_gaussian_noise(const at::Tensor& x, double sigma, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  auto noise = torch::randn(x.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)).to(x.device());
-  return (x + sigma * noise).clamp(0, 1);
-}
-
-at::Tensor center_crop_resize(const at::Tensor& x, double fraction) {
-  if (!(fraction > 0 && fraction <= 1)) throw UsageError("crop fraction " + std::to_string(fraction) + " is outside (0, 1]");
-  const int64_t h = x.size(2), w = x.size(3);
-  const int64_t ch = std::max<int64_t>(1, std::llround(static_cast<double>(h) * fraction));
-  const int64_t cw = std::max<int64_t>(1, std::llround(static_cast<double>(w) * fraction));
-  auto crop = x.slice(2, (h - ch) / 2, (h - ch) / 2 + ch).slice(3, (w - cw) / 2, (w - cw) / 2 + cw);
-  return torch::upsample_bilinear2d(crop, {h, w}, false);
-}
-
-at::Tensor gray_roundtrip(const at::Tensor& x) {
-  if (x.size(1) != 3) return x.clone();
-  auto luma = 0.299 * x.select(1, 0) + 0.587 * x.select(1, 1) + 0.114 * x.select(1, 2);
-  return luma.unsqueeze(1).expand_as(x).contiguous();
-}
-
-at::Tensor torch_resize_roundtrip(const at::Tensor& x, double scale) {
-  if (!(scale > 0 && std::isfinite(scale))) throw UsageError("resize scale " + std::to_string(scale) + " is not a positive number");
-  const int64_t h = x.size(2), w = x.size(3);
-  const int64_t sh = std::max<int64_t>(1, std::llround(static_cast<double>(h) * scale));
-  const int64_t sw = std::max<int64_t>(1, std::llround(static_cast<double>(w) * scale));
-  // Area when shrinking (no aliasing), bilinear when enlarging: what the OpenCV path does.
-  auto there = scale < 1 ? torch::adaptive_avg_pool2d(x, {sh, sw}) : torch::upsample_bilinear2d(x, {sh, sw}, false);
-  return scale > 1 ? torch::adaptive_avg_pool2d(there, {h, w}) : torch::upsample_bilinear2d(there, {h, w}, false);
-}
-
 // ---- slices ------------------------------------------------------------------------------------
 
 std::vector<Finding> source_and_class_slices(Detector& detector, const BlindSpotData& data,
@@ -200,7 +168,7 @@ std::vector<Finding> source_and_class_slices(Detector& detector, const BlindSpot
 std::vector<Finding> post_processing_slices(Detector& detector, const BlindSpotData& data,
                                             const std::vector<double>& fake_scores,
                                             const std::vector<double>& real_scores, const BlindSpotOptions& options,
-                                            const PostProcessing& post) {
+                                            const ImageCodec& codec) {
   const double t = detector.threshold();
   struct Sweep {
     std::string slice;
@@ -208,17 +176,17 @@ std::vector<Finding> post_processing_slices(Detector& detector, const BlindSpotD
     Transform transform;
   };
   std::vector<Sweep> sweeps;
-  if (post.jpeg) {
+  if (codec.has_jpeg()) {
     for (int q : options.jpeg_qualities) {
-      sweeps.push_back({"jpeg", {{"quality", q}}, [&post, q](const at::Tensor& x, int64_t) { return post.jpeg(x, q); }});
+      sweeps.push_back({"jpeg", {{"quality", q}}, [&codec, q](const at::Tensor& x, int64_t) { return codec.jpeg(x, q); }});
     }
   }
   for (double s : options.blur_sigmas) {
     sweeps.push_back({"blur", {{"sigma", s}}, [s](const at::Tensor& x, int64_t) { return gaussian_blur(x, s); }});
   }
   for (double s : options.resize_scales) {
-    sweeps.push_back({"resize", {{"scale", s}}, [&post, s](const at::Tensor& x, int64_t) {
-                        return post.resize ? post.resize(x, s) : torch_resize_roundtrip(x, s);
+    sweeps.push_back({"resize", {{"scale", s}}, [&codec, s](const at::Tensor& x, int64_t) {
+                        return codec.resize_roundtrip(x, s);
                       }});
   }
   for (double s : options.noise_sigmas) {
@@ -469,7 +437,7 @@ void rank_findings(std::vector<Finding>& findings, int64_t min_n) {
 }
 
 BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
-                                   const PostProcessing& post, const std::function<void(const std::string&)>& progress) {
+                                   const ImageCodec& codec, const std::function<void(const std::string&)>& progress) {
   if (!data.fakes.defined() || data.fakes.size(0) == 0) throw UsageError("the blind-spot search needs fakes");
   const auto& spec = detector.spec();
   auto check_shape = [&](const at::Tensor& x, const std::string& what) {
@@ -500,7 +468,7 @@ BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data
   say("source and class slices");
   add(source_and_class_slices(detector, data, fake_scores, real_scores, options.examples));
   say("post-processing slices");
-  add(post_processing_slices(detector, data, fake_scores, real_scores, options, post));
+  add(post_processing_slices(detector, data, fake_scores, real_scores, options, codec));
   say("evasion budgets");
   add(evasion_slices(detector, data, fake_scores, options));
   if (options.clusters > 0 && data.fake_latents.defined()) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "attacks/latent_search.h"
+#include "lib/transforms.h"
 
 namespace mirage {
 
@@ -66,14 +67,6 @@ struct BlindSpotData {
   std::vector<std::string> class_names;
 };
 
-// Post-processing functions that need an image codec (lib/image/transforms.h), passed in so the
-// search stays OpenCV-free; a missing one skips (jpeg) or falls back to torch's area/bilinear
-// interpolation (resize).
-struct PostProcessing {
-  std::function<at::Tensor(const at::Tensor&, int quality)> jpeg;
-  std::function<at::Tensor(const at::Tensor&, double scale)> resize;
-};
-
 struct BlindSpotOptions {
   std::vector<int> jpeg_qualities = {90, 75, 50, 30};
   std::vector<double> blur_sigmas = {0.5, 1.0, 2.0};
@@ -103,7 +96,7 @@ struct BlindSpotReport {
 
 // Every slice of `data` the options ask for. `progress(stage)` is told each stage's name.
 BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
-                                   const PostProcessing& post = {},
+                                   const ImageCodec& codec = {},
                                    const std::function<void(const std::string&)>& progress = {});
 
 // The pieces, for callers that want one kind of slice.
@@ -113,7 +106,7 @@ std::vector<Finding> source_and_class_slices(Detector& detector, const BlindSpot
 std::vector<Finding> post_processing_slices(Detector& detector, const BlindSpotData& data,
                                             const std::vector<double>& fake_scores,
                                             const std::vector<double>& real_scores, const BlindSpotOptions& options,
-                                            const PostProcessing& post);
+                                            const ImageCodec& codec);
 std::vector<Finding> evasion_slices(Detector& detector, const BlindSpotData& data,
                                     const std::vector<double>& fake_scores, const BlindSpotOptions& options);
 // k-means (k-means++ start from `seed`) on the latent codes of the fakes that evade. A cluster
@@ -130,11 +123,5 @@ Finding latent_search_finding(const LatentSearchResult& result, double threshold
 
 // Sorts worst first (Wilson lower bound, then rate, then n) and drops slices under min_n.
 void rank_findings(std::vector<Finding>& findings, int64_t min_n = 1);
-
-// Torch-only transforms the slices use (also used by tests).
-at::Tensor add_gaussian_noise(const at::Tensor& x, double sigma, uint64_t seed);
-at::Tensor center_crop_resize(const at::Tensor& x, double fraction);
-at::Tensor gray_roundtrip(const at::Tensor& x);  // RGB -> luma (BT.601) -> RGB; gray unchanged
-at::Tensor torch_resize_roundtrip(const at::Tensor& x, double scale);
 
 }  // namespace mirage

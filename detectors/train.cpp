@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/runtime.h"
+#include "lib/transforms.h"
 
 namespace mirage {
 namespace {
@@ -64,7 +65,7 @@ torch::Tensor augment(const torch::Tensor& x, const DetectorTrainOptions& o, at:
     if (d[i][2] < o.jpeg_prob) {
       const auto span = static_cast<double>(o.jpeg_quality_max - o.jpeg_quality_min + 1);
       const int quality = static_cast<int>(o.jpeg_quality_min + std::min(span - 1, std::floor(d[i][3] * span)));
-      img = o.jpeg(img, quality);
+      img = o.codec.jpeg(img, quality);
     }
     out.push_back(img);
   }
@@ -179,20 +180,6 @@ std::pair<double, double> fit_platt(const std::vector<double>& z, const std::vec
   return {a, b};
 }
 
-torch::Tensor gaussian_blur(const torch::Tensor& x, double sigma) {
-  if (sigma <= 0) return x;
-  const int64_t c = x.size(1);
-  const int64_t radius = std::min<int64_t>(static_cast<int64_t>(std::ceil(3 * sigma)), std::min(x.size(2), x.size(3)) - 1);
-  if (radius < 1) return x;
-  auto k = torch::arange(-radius, radius + 1, x.options());
-  k = torch::exp(-(k * k) / (2 * sigma * sigma));
-  k = k / k.sum();
-  namespace F = torch::nn::functional;
-  auto h = F::pad(x, F::PadFuncOptions({radius, radius, radius, radius}).mode(torch::kReflect));
-  h = F::conv2d(h, k.view({1, 1, 1, -1}).expand({c, 1, 1, 2 * radius + 1}), F::Conv2dFuncOptions().groups(c));
-  return F::conv2d(h, k.view({1, 1, -1, 1}).expand({c, 1, 2 * radius + 1, 1}), F::Conv2dFuncOptions().groups(c));
-}
-
 DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData& data, const DetectorTrainOptions& o,
                                    c10::Device device, const std::function<void(const DetectorEpoch&)>& on_epoch) {
   check_threshold_rule(o.threshold);
@@ -205,7 +192,7 @@ DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData
     throw UsageError("detector training: validation needs both real and fake images (raise the validation fraction)");
   }
   if (o.batch_size < 2) throw UsageError("detector batch size must be >= 2 (half real, half fake)");
-  if (o.jpeg_prob > 0 && !o.jpeg) throw UsageError("JPEG augmentation needs a JPEG codec (lib/image); set jpeg_prob 0");
+  if (o.jpeg_prob > 0 && !o.codec.has_jpeg()) throw UsageError("JPEG augmentation needs a JPEG codec (lib/image); set jpeg_prob 0");
   net.to(device);
 
   if (net.options().kind == "spectral" && o.epochs > 0) {

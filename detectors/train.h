@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "detectors/detector_net.h"
+#include "lib/transforms.h"
 
 namespace mirage {
 
@@ -32,9 +33,9 @@ struct DetectorTrainOptions {
   double blur_sigma_min = 0.1, blur_sigma_max = 1.5;  // sigma ~ U[min, max] in pixels
   double jpeg_prob = 0.1;
   int64_t jpeg_quality_min = 30, jpeg_quality_max = 100;  // quality ~ U{min..max}
-  // JPEG re-compression of a batch [N, C, H, W] at `quality` (lib/image: OpenCV's codec). Needed
-  // when jpeg_prob > 0; the compute libraries cannot encode JPEG themselves.
-  std::function<at::Tensor(const at::Tensor& images, int quality)> jpeg;
+  // The JPEG codec (lib/image's opencv_codec()); needed when jpeg_prob > 0, as the compute
+  // libraries cannot encode JPEG themselves.
+  ImageCodec codec;
   // Adversarial training: each training batch is replaced by PGD-Linf examples (eps, steps,
   // step 2.5 * eps / steps, random start) that maximise the loss for the true label.
   double adv_eps = 0.0;
@@ -86,9 +87,5 @@ std::pair<double, double> fit_platt(const std::vector<double>& logits, const std
 double choose_threshold(const std::vector<double>& scores, const std::vector<int>& labels, const std::string& rule);
 // "eer" | "fpr:<f>" checked, as the CLI's --threshold takes it.
 void check_threshold_rule(const std::string& rule);
-
-// Gaussian blur of [N, C, H, W] with std-dev `sigma` in pixels (reflect padding, kernel radius
-// ceil(3 sigma)); sigma <= 0 returns x.
-at::Tensor gaussian_blur(const at::Tensor& x, double sigma);
 
 }  // namespace mirage

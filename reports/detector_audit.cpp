@@ -155,7 +155,7 @@ std::vector<RocPoint> roc_curve(const std::vector<double>& scores, const std::ve
 }
 
 DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
-                                 const PostProcessing& post, uint64_t seed, const ExtraSearch& extra,
+                                 const ImageCodec& codec, uint64_t seed, const ExtraSearch& extra,
                                  const std::function<void(const std::string&)>& progress) {
   DetectorAudit audit;
   StageClock total("total");
@@ -186,7 +186,7 @@ DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, 
   StageClock slices("slices");
   BlindSpotOptions options = config.options;
   options.seed = derive_seed(seed, "blind-spots");
-  audit.blind_spots = search_blind_spots(detector, data, options, post, progress);
+  audit.blind_spots = search_blind_spots(detector, data, options, codec, progress);
   audit.stages.push_back(slices.stop());
   if (extra) {
     StageClock search("latent-search");

@@ -51,7 +51,7 @@ using ExtraSearch = std::function<at::Tensor(BlindSpotReport& report)>;
 // Scores every image, computes the overall metrics (needs reals and fakes) and runs the
 // blind-spot search of `config`. Random choices come from derive_seed(seed, "blind-spots").
 DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
-                                 const PostProcessing& post, uint64_t seed, const ExtraSearch& extra = {},
+                                 const ImageCodec& codec, uint64_t seed, const ExtraSearch& extra = {},
                                  const std::function<void(const std::string&)>& progress = {});
 
 struct DetectorGateResult {

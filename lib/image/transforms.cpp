@@ -111,4 +111,11 @@ at::Tensor resize_roundtrip(const at::Tensor& images, double scale) {
   return out.clamp_(0.0, 1.0).to(images.device());
 }
 
+ImageCodec opencv_codec() {
+  ImageCodec codec;
+  codec.jpeg = [](const at::Tensor& x, int quality) { return jpeg_recompress(x, quality); };
+  codec.resize = [](const at::Tensor& x, double scale) { return resize_roundtrip(x, scale); };
+  return codec;
+}
+
 }  // namespace mirage

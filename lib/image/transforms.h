@@ -8,6 +8,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include "lib/transforms.h"
+
 namespace mirage {
 
 // Each image as an 8-bit JPEG file of `quality` (1..100, libjpeg's scale, OpenCV's default
@@ -22,5 +24,9 @@ at::Tensor jpeg_recompress(const at::Tensor& images, int quality);
 // returns a copy; a scale that is not a positive finite number, or one that makes a side
 // larger than 16384 pixels, is a UsageError.
 at::Tensor resize_roundtrip(const at::Tensor& images, double scale);
+
+// The codec seam (lib/transforms.h) filled with the two above: what every command hands to
+// detector training, evaluation and the blind-spot search.
+ImageCodec opencv_codec();
 
 }  // namespace mirage

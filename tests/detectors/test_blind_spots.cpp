@@ -146,9 +146,9 @@ TEST_CASE("an injected JPEG function is swept over its qualities", "[detectors][
   // A stand-in codec that quantises to 8 levels; the detector misses quantised images.
   torch::manual_seed(5);
   auto fakes = torch::rand({100, 1, 8, 8});
-  PostProcessing post;
+  ImageCodec codec;
   std::vector<int> seen;
-  post.jpeg = [&](const at::Tensor& x, int q) {
+  codec.jpeg = [&](const at::Tensor& x, int q) {
     seen.push_back(q);
     return (x * 8).round() / 8;
   };
@@ -160,7 +160,7 @@ TEST_CASE("an injected JPEG function is swept over its qualities", "[detectors][
   data.fakes = fakes;
   auto o = no_sweeps();
   o.jpeg_qualities = {90, 50};
-  const auto report = search_blind_spots(det, data, o, post);
+  const auto report = search_blind_spots(det, data, o, codec);
   REQUIRE(report.findings.size() == 2);
   CHECK(std::set<int>(seen.begin(), seen.end()) == std::set<int>{90, 50});
   CHECK(report.misses == 0);
