@@ -176,6 +176,24 @@ void AttackParams::finish() {
   }
 }
 
+void set_param_pairs(nlohmann::json& params, const std::vector<std::string>& pairs, const std::string& what) {
+  for (const auto& pair : pairs) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError(what + " '" + pair + "': expected key=value");
+    params[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+}
+
+AttackSpec parse_attack_spec(const std::string& text) {
+  AttackSpec spec;
+  spec.text = text;
+  const auto colon = text.find(':');
+  spec.name = text.substr(0, colon);
+  if (spec.name.empty()) throw UsageError("attack '" + text + "': expected NAME[:key=value,...]");
+  if (colon != std::string::npos) set_param_pairs(spec.params, split_list(text.substr(colon + 1)), "attack '" + text + "':");
+  return spec;
+}
+
 std::unique_ptr<Attack> make_attack(const std::string& name, const nlohmann::json& params) {
   for (const auto& info : attack_registry()) {
     if (info.name != name) continue;

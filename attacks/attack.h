@@ -111,6 +111,19 @@ const std::vector<AttackInfo>& attack_registry();
 // Builds attack `name` from JSON parameters; unknown names or parameters are UsageErrors.
 std::unique_ptr<Attack> make_attack(const std::string& name, const nlohmann::json& params);
 
+// `key=value` pairs set on `params`, values kept as strings (the attack's parameter reader parses
+// numbers, fractions and booleans and names the parameter it cannot); `what` names the flag in
+// the UsageError for a pair without '=' or key. `mirage attack -p` and the spec below use it.
+void set_param_pairs(nlohmann::json& params, const std::vector<std::string>& pairs, const std::string& what);
+
+// An attack written on one line, "NAME[:key=value,...]" (e.g. "pgd:eps=8/255,steps=10"), as
+// train-detector's --attack takes it. `text` is kept as written: reports key results by it.
+struct AttackSpec {
+  std::string text, name;
+  nlohmann::json params = nlohmann::json::object();
+};
+AttackSpec parse_attack_spec(const std::string& text);
+
 // ---- shared bookkeeping --------------------------------------------------------------------
 
 at::Tensor clamp_box(const at::Tensor& x);

@@ -28,11 +28,7 @@ nlohmann::json attack_params(const std::string& json_text, const std::vector<std
     params = parse_json_text(json_text, "--params");
     if (!params.is_object()) throw UsageError("--params: expected a JSON object like '{\"eps\": \"8/255\"}'");
   }
-  for (const auto& pair : pairs) {
-    auto eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--param '" + pair + "': expected key=value");
-    params[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
+  set_param_pairs(params, pairs, "--param");
   return params;
 }
 

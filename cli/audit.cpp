@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "cli/common.h"
-#include "cli/detector_data.h"
+#include "reports/detector_inputs.h"
 #include "cli/render_flags.h"
 #include "detectors/blind_spots.h"
 #include "detectors/detector.h"
@@ -208,20 +208,7 @@ int audit_detector(const std::vector<std::string>& args) {
   BlindSpotInputs inputs = load_blind_spot_inputs(fakes, real, config.n, config.limit, runtime.seed, spec.channels,
                                                   spec.height, detector->info().input_policy, runtime.device);
   const ImageCodec codec = opencv_codec();
-  LatentSearchSlice search;
-  search.n = config.latent_search;
-  search.steps = config.search_steps;
-  search.lr = config.search_lr;
-  search.lambda_z = config.lambda_z;
-  search.gradient_free = config.gradient_free;
-  ExtraSearch latent;
-  if (inputs.search_gan && search.n > 0) {
-    latent = [&](BlindSpotReport& report) {
-      return add_latent_search_finding(*detector, inputs, search, runtime.seed, config.options.examples,
-                                       config.options.batch_size, config.options.min_slice, report);
-    };
-  }
-  DetectorAudit audit = run_detector_audit(*detector, inputs.data, config, codec, runtime.seed, latent,
+  DetectorAudit audit = run_detector_audit(*detector, inputs.data, config, codec, runtime.seed,
                                            [](const std::string& stage) { log_info("audit detector: " + stage); });
   auto gates = evaluate_detector_gates(config, audit);
 

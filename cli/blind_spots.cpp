@@ -9,7 +9,7 @@
 
 #include "attacks/latent_search.h"
 #include "cli/common.h"
-#include "cli/detector_data.h"
+#include "reports/detector_inputs.h"
 #include "detectors/blind_spots.h"
 #include "detectors/detector.h"
 #include "detectors/evaluate.h"
@@ -125,6 +125,7 @@ int blind_spots_main(const std::vector<std::string>& args) {
   o.examples = examples;
   o.min_slice = min_slice;
   o.batch_size = batch_size;
+  o.latent_search = {search_n, search_steps, search_lr, lambda_z, gradient_free};
   AtomicDirectory folder(out, overwrite);  // refuses an existing --out before any work
 
   Runtime runtime = start_runtime(common);
@@ -142,15 +143,7 @@ int blind_spots_main(const std::vector<std::string>& args) {
   const ImageCodec codec = opencv_codec();
   BlindSpotReport report = search_blind_spots(*detector, data, o, codec, [](const std::string& stage) { log_info("blind-spots: " + stage); });
 
-  // Latent search: from the first search_n seeds of the first GAN, toward "real".
-  LatentSearchSlice search;
-  search.n = search_n;
-  search.steps = search_steps;
-  search.lr = search_lr;
-  search.lambda_z = lambda_z;
-  search.gradient_free = gradient_free;
-  const at::Tensor found_images =
-      add_latent_search_finding(*detector, inputs, search, runtime.seed, examples, batch_size, o.min_slice, report);
+  const at::Tensor& found_images = report.found_images;
 
   // Output: findings.json, and the examples' images (fakes as sampled or read; latent-search
   // finds as found) under examples/.

@@ -3,11 +3,8 @@
 // under JPEG, blur and white-box PGD on the detector.
 #include <torch/torch.h>
 
-#include <sstream>
-
-#include "attacks/pgd.h"
 #include "cli/common.h"
-#include "cli/detector_data.h"
+#include "reports/detector_inputs.h"
 #include "detectors/detector.h"
 #include "detectors/evaluate.h"
 #include "detectors/train.h"
@@ -19,39 +16,6 @@
 #include "lib/parse.h"
 
 namespace mirage::cli {
-namespace {
-
-// Scores of every image after `transform`, as labelled DetectorScores.
-DetectorScores score_all(Detector& detector, const std::vector<at::Tensor>& sets, const std::vector<int>& labels,
-                         const std::vector<std::string>& names, const std::vector<at::Tensor>& classes, int64_t batch,
-                         const std::function<at::Tensor(const at::Tensor&, int label)>& transform = {}) {
-  DetectorScores all;
-  for (size_t k = 0; k < sets.size(); ++k) {
-    at::Tensor images = sets[k];
-    if (transform) {
-      std::vector<at::Tensor> parts;
-      for (int64_t s = 0; s < images.size(0); s += batch) parts.push_back(transform(images.slice(0, s, std::min(images.size(0), s + batch)), labels[k]));
-      images = torch::cat(parts);
-    }
-    DetectorScores part;
-    part.p_fake = score_images(detector, images, batch);
-    part.label.assign(part.p_fake.size(), labels[k]);
-    part.source.assign(part.p_fake.size(), names[k]);
-    const auto c = classes[k].contiguous();
-    part.cls.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-    all.append(part);
-  }
-  return all;
-}
-
-nlohmann::json robust_row(nlohmann::json row, const DetectorScores& s, double threshold) {
-  const auto m = detection_metrics(s, threshold);
-  row.update({{"auc", m.auc}, {"tpr", m.tpr}, {"fpr", m.fpr}, {"accuracy", m.accuracy}});
-  return row;
-}
-
-}  // namespace
-
 int eval_detector_main(const std::vector<std::string>& args) {
   CommonFlags common;
   std::string detector_path, real, out, jpeg, blur, pgd;
@@ -90,14 +54,18 @@ int eval_detector_main(const std::vector<std::string>& args) {
   if (detector_path.empty()) throw UsageError("--detector is required");
   if (fakes.empty()) throw UsageError("--fake is required (image data or a GAN checkpoint)");
   if (limit < 0 || fake_count < 1 || batch_size < 1 || pgd_steps < 1) throw UsageError("--limit >= 0, --fake-count, --batch-size and --pgd-steps >= 1");
-  const auto jpeg_q = parse_number_list(jpeg, "--jpeg"), blur_s = parse_number_list(blur, "--blur"), pgd_eps = parse_number_list(pgd, "--pgd");
-  for (double q : jpeg_q) {
+  RobustnessSweeps sweeps;
+  for (double q : parse_number_list(jpeg, "--jpeg")) {
     if (q < 1 || q > 100 || q != std::floor(q)) throw UsageError("--jpeg: qualities are integers in [1, 100]");
+    sweeps.jpeg_qualities.push_back(static_cast<int>(q));
   }
-  for (double s : blur_s) {
+  sweeps.blur_sigmas = parse_number_list(blur, "--blur");
+  sweeps.pgd_eps = parse_number_list(pgd, "--pgd");
+  sweeps.pgd_steps = pgd_steps;
+  for (double s : sweeps.blur_sigmas) {
     if (!(s > 0)) throw UsageError("--blur: sigmas must be > 0");
   }
-  for (double e : pgd_eps) {
+  for (double e : sweeps.pgd_eps) {
     if (!(e > 0 && e < 1)) throw UsageError("--pgd: eps must be in (0, 1)");
   }
   if (out != "-") check_output_path(out);
@@ -108,68 +76,35 @@ int eval_detector_main(const std::vector<std::string>& args) {
   const int64_t channels = spec.channels, size = spec.height;
   const std::string policy = detector->info().input_policy;
 
-  std::vector<at::Tensor> sets, classes;
-  std::vector<int> labels;
-  std::vector<std::string> names;
+  LabelledSets sets;
   ImageSource real_source = open_image_source(real, channels, size, policy, runtime.device);
   if (real_source.is_gan()) throw UsageError("--real must be image data, not a GAN");
   std::vector<std::string> class_names = real_source.data->info().class_names;
   SourceImages reals = load_source(real_source, limit, derive_seed(runtime.seed, "real-sample"), channels, size);
-  sets.push_back(reals.images);
-  classes.push_back(reals.labels);
-  labels.push_back(0);
-  names.push_back("real");
+  sets.add(reals.images, reals.labels, 0, "real");
   nlohmann::json sources = nlohmann::json::array();
   sources.push_back({{"name", "real"}, {"spec", real}, {"n", reals.images.size(0)}});
   for (size_t k = 0; k < fakes.size(); ++k) {
     ImageSource s = open_image_source(fakes[k], channels, size, policy, runtime.device);
     SourceImages f = s.is_gan() ? sample_source(s, fake_count, derive_seed(runtime.seed, "eval-fakes-" + std::to_string(k)), channels, size)
                                 : load_source(s, limit, derive_seed(runtime.seed, "fake-sample-" + std::to_string(k)), channels, size);
-    sets.push_back(f.images);
     // A folder's labels are classes of the real data only when its class folders are the same.
     const bool same_classes = s.is_gan() || s.data->info().class_names == class_names;
-    classes.push_back(same_classes ? f.labels : torch::full_like(f.labels, -1));
-    labels.push_back(1);
-    names.push_back(s.name);
+    sets.add(f.images, same_classes ? f.labels : torch::full_like(f.labels, -1), 1, s.name);
     sources.push_back({{"name", s.name}, {"spec", s.spec}, {"kind", s.is_gan() ? "gan" : "images"}, {"n", f.images.size(0)}});
   }
 
   const double threshold = detector->threshold();
-  const DetectorScores clean = score_all(*detector, sets, labels, names, classes, batch_size);
+  const DetectorScores clean = score_sets(*detector, sets, batch_size);
   nlohmann::json report = run_header("eval-detector", runtime, started);
   report["detector"] = model_file_json(detector_path, spec);
   report["threshold"] = threshold;
   report["sources"] = sources;
-  report["config"] = {{"limit", limit}, {"fake_count", fake_count}, {"jpeg", jpeg_q}, {"blur", blur_s}, {"pgd", pgd_eps},
+  report["config"] = {{"limit", limit}, {"fake_count", fake_count}, {"jpeg", sweeps.jpeg_qualities}, {"blur", sweeps.blur_sigmas}, {"pgd", sweeps.pgd_eps},
                       {"pgd_steps", pgd_steps}};
   report["metrics"] = detection_report(clean, threshold, class_names);
 
-  nlohmann::json robustness = nlohmann::json::object();
-  for (double q : jpeg_q) {
-    const auto s = score_all(*detector, sets, labels, names, classes, batch_size,
-                             [&](const at::Tensor& x, int) { return jpeg_recompress(x, static_cast<int>(q)); });
-    robustness["jpeg"].push_back(robust_row({{"quality", q}}, s, threshold));
-  }
-  for (double sigma : blur_s) {
-    const auto s = score_all(*detector, sets, labels, names, classes, batch_size,
-                             [&](const at::Tensor& x, int) { return gaussian_blur(x, sigma); });
-    robustness["blur"].push_back(robust_row({{"sigma", sigma}}, s, threshold));
-  }
-  for (double eps : pgd_eps) {
-    PgdOptions o;
-    o.eps = eps;
-    o.steps = pgd_steps;
-    o.alpha = 2.5 * eps / static_cast<double>(pgd_steps);
-    Pgd attack(o);
-    attack.set_seed(derive_seed(runtime.seed, "pgd"));
-    const auto s = score_all(*detector, sets, labels, names, classes, batch_size, [&](const at::Tensor& x, int label) {
-      const auto xd = x.to(detector->device());
-      const auto y = torch::full({x.size(0)}, static_cast<int64_t>(label), torch::TensorOptions().dtype(torch::kInt64).device(xd.device()));
-      return attack.run(detector->model(), xd, y, Goal::untargeted()).adversarial.detach().to(torch::kCPU);
-    });
-    robustness["pgd"].push_back(robust_row({{"eps", eps}, {"steps", pgd_steps}}, s, threshold));
-  }
-  if (!robustness.empty()) report["robustness"] = robustness;
+  if (!sweeps.empty()) report["robustness"] = robustness_sweeps(*detector, sets, sweeps, opencv_codec(), runtime.seed, batch_size);
   report["finished"] = utc_now();
   write_json(out, report);
   const auto& o = report["metrics"]["overall"];

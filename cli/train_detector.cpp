@@ -8,7 +8,8 @@
 
 #include "attacks/attack.h"
 #include "cli/common.h"
-#include "cli/detector_data.h"
+#include "detectors/adversarial_data.h"
+#include "reports/detector_inputs.h"
 #include "detectors/detector.h"
 #include "detectors/detector_net.h"
 #include "detectors/evaluate.h"
@@ -24,41 +25,6 @@
 #include "lib/parse.h"
 
 namespace mirage::cli {
-namespace {
-
-std::pair<double, double> parse_range(const std::string& text, const std::string& flag) {
-  const auto comma = text.find(',');
-  if (comma == std::string::npos) throw UsageError(flag + ": expected MIN,MAX, got '" + text + "'");
-  try {
-    return {std::stod(text.substr(0, comma)), std::stod(text.substr(comma + 1))};
-  } catch (const std::exception&) {
-    throw UsageError(flag + ": expected two numbers MIN,MAX, got '" + text + "'");
-  }
-}
-
-// "pgd:eps=8/255,steps=10" -> ("pgd", {"eps": "8/255", "steps": "10"}).
-std::pair<std::string, nlohmann::json> parse_attack_spec(const std::string& spec) {
-  const auto colon = spec.find(':');
-  std::string name = spec.substr(0, colon);
-  nlohmann::json params = nlohmann::json::object();
-  if (colon != std::string::npos) {
-    std::stringstream rest(spec.substr(colon + 1));
-    std::string pair;
-    while (std::getline(rest, pair, ',')) {
-      const auto eq = pair.find('=');
-      if (eq == std::string::npos || eq == 0) throw UsageError("--attack '" + spec + "': expected NAME[:key=value,...]");
-      params[pair.substr(0, eq)] = pair.substr(eq + 1);
-    }
-  }
-  return {name, params};
-}
-
-at::Tensor select_rows(const at::Tensor& t, const std::vector<int64_t>& idx) {
-  return t.index_select(0, torch::tensor(idx, torch::kInt64));
-}
-
-}  // namespace
-
 int train_detector_main(const std::vector<std::string>& args) {
   CommonFlags common;
   std::string adv_eps, kind, real, out, report, resize, threshold, blur_sigma, jpeg_quality, gan, model_path, members_list;
@@ -124,8 +90,8 @@ int train_detector_main(const std::vector<std::string>& args) {
   if (limit < 0 || fake_count < 0) throw UsageError("--limit and --fake-count must be >= 0");
   check_threshold_rule(threshold);
   train.threshold = threshold;
-  std::tie(train.blur_sigma_min, train.blur_sigma_max) = parse_range(blur_sigma, "--blur-sigma");
-  const auto [q_lo, q_hi] = parse_range(jpeg_quality, "--jpeg-quality");
+  std::tie(train.blur_sigma_min, train.blur_sigma_max) = parse_number_range(blur_sigma, "--blur-sigma");
+  const auto [q_lo, q_hi] = parse_number_range(jpeg_quality, "--jpeg-quality");
   train.jpeg_quality_min = static_cast<int64_t>(q_lo);
   train.jpeg_quality_max = static_cast<int64_t>(q_hi);
   if (train.jpeg_quality_min < 1 || train.jpeg_quality_max > 100 || train.jpeg_quality_min > train.jpeg_quality_max) {
@@ -139,6 +105,11 @@ int train_detector_main(const std::vector<std::string>& args) {
   if (!(train.adv_eps >= 0 && train.adv_eps < 1)) throw UsageError("--adv-eps must be in [0, 1)");
   if (kind == "adversarial" && (model_path.empty() || attacks.empty())) throw UsageError("--kind adversarial needs --model and at least one --attack");
   if (kind != "adversarial" && (!attacks.empty() || !model_path.empty())) throw UsageError("--model/--attack apply to --kind adversarial only");
+  std::vector<AttackSpec> attack_specs;
+  for (const auto& a : attacks) {
+    attack_specs.push_back(parse_attack_spec(a));
+    make_attack(attack_specs.back().name, attack_specs.back().params);  // unknown names and keys refused before any work
+  }
   if (kind == "ensemble" && members_list.empty()) throw UsageError("--kind ensemble needs --members A.pt,B.pt");
   if (kind != "adversarial" && fakes.empty() && !(kind == "discriminator" && !gan.empty())) throw UsageError("--fake is required (image data or a GAN checkpoint)");
   net_options.kind = kind;
@@ -185,80 +156,17 @@ int train_detector_main(const std::vector<std::string>& args) {
   data.real_train = select_rows(reals.images, train_idx);
   data.real_val = select_rows(reals.images, val_idx);
   const int64_t per_source = fake_count > 0 ? fake_count : n_real;
-  nlohmann::json sources_json = nlohmann::json::array();
-  nlohmann::json per_attack = nlohmann::json::object();
-
+  nlohmann::json sources_json;
+  AdversarialDetectorData adversarial;
   if (kind == "adversarial") {
-    // Metzen et al.: the detector sees each image clean and attacked; the split is by image.
     auto classifier = open_model(model_path, SpecFlags{}, runtime.device);
-    if (reals.labels.min().item<int64_t>() < 0) throw UsageError("--kind adversarial needs labelled --real data");
-    std::vector<at::Tensor> adv_train, adv_val;
-    for (const auto& spec : attacks) {
-      auto [name, params] = parse_attack_spec(spec);
-      auto attack = make_attack(name, params);
-      attack->set_seed(derive_seed(runtime.seed, "attack-" + spec));
-      std::vector<at::Tensor> adv;
-      std::vector<int64_t> success;
-      Progress progress("attack " + spec, n_real);
-      for (int64_t start = 0; start < n_real; start += 256) {
-        const auto x = reals.images.slice(0, start, std::min(n_real, start + 256)).to(runtime.device);
-        const auto y = reals.labels.slice(0, start, std::min(n_real, start + 256)).to(runtime.device);
-        auto r = attack->run(*classifier, fit_batch(x, classifier->spec().channels, classifier->spec().height, classifier->spec().width), y, Goal::untargeted());
-        adv.push_back(fit_batch(r.adversarial, channels, size, size).to(torch::kCPU));
-        const auto s = r.success.to(torch::kCPU, torch::kInt64);
-        success.insert(success.end(), s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
-        progress.advance(x.size(0));
-      }
-      progress.finish();
-      const auto all = torch::cat(adv);
-      adv_train.push_back(select_rows(all, train_idx));
-      adv_val.push_back(select_rows(all, val_idx));
-      int64_t val_success = 0;
-      for (auto i : val_idx) val_success += success[static_cast<size_t>(i)];
-      per_attack[spec] = {{"attack", name}, {"params", params}, {"n_val", val_idx.size()},
-                          {"attack_success_rate_val", static_cast<double>(val_success) / static_cast<double>(val_idx.size())}};
-      sources_json.push_back({{"name", spec}, {"kind", "attack"}, {"n", n_real}});
-    }
-    data.fake_train = torch::cat(adv_train);
-    data.fake_val = torch::cat(adv_val);
+    adversarial = attack_for_detector(*classifier, reals.images, reals.labels, train_idx, val_idx, attack_specs, runtime.seed, runtime.device);
+    data.fake_train = adversarial.fake_train;
+    data.fake_val = adversarial.fake_val;
+    sources_json = adversarial.sources;
   } else {
-    std::vector<at::Tensor> fake_train, fake_val;
-    const bool all_gans = std::all_of(fake_sources.begin(), fake_sources.end(), [](const ImageSource& s) { return s.is_gan(); });
-    const int64_t n_val_fakes = std::max<int64_t>(1, static_cast<int64_t>(val_idx.size()) / static_cast<int64_t>(fake_sources.size()));
-    for (size_t k = 0; k < fake_sources.size(); ++k) {
-      ImageSource& s = fake_sources[k];
-      if (s.is_gan()) {
-        // Validation fakes are fixed (a seed of their own); training fakes are drawn per batch
-        // when every source is a GAN, else a fixed set like the image sources.
-        fake_val.push_back(sample_source(s, fake_count > 0 ? std::max<int64_t>(1, static_cast<int64_t>(fake_count * val_fraction)) : n_val_fakes,
-                                         derive_seed(runtime.seed, "val-fakes-" + std::to_string(k)), channels, size).images);
-        if (!all_gans) fake_train.push_back(sample_source(s, per_source, derive_seed(runtime.seed, "train-fakes-" + std::to_string(k)), channels, size).images);
-        sources_json.push_back({{"name", s.name}, {"kind", "gan"}, {"path", s.spec}, {"arch", s.generator->arch()},
-                                {"on_the_fly", all_gans}});
-      } else {
-        SourceImages f = load_source(s, limit, derive_seed(runtime.seed, "fake-sample-" + std::to_string(k)), channels, size);
-        auto [ti, vi] = split_indices(f.images.size(0), val_fraction, derive_seed(runtime.seed, "split-" + std::to_string(k)));
-        if (ti.empty() || vi.empty()) throw UsageError(s.spec + ": too few images for a train/validation split");
-        fake_train.push_back(select_rows(f.images, ti));
-        fake_val.push_back(select_rows(f.images, vi));
-        sources_json.push_back({{"name", s.name}, {"kind", "images"}, {"spec", s.spec}, {"n", f.images.size(0)}});
-      }
-    }
-    if (!fake_train.empty()) data.fake_train = torch::cat(fake_train);
-    data.fake_val = torch::cat(fake_val);
-    if (all_gans && kind != "ensemble") {
-      auto gans = std::make_shared<std::vector<ImageSource>>(fake_sources);
-      data.sample_fakes = [gans, channels = channels, size = size](int64_t n, uint64_t seed) {
-        // Round-robin over the GANs, n split as evenly as possible.
-        std::vector<at::Tensor> parts;
-        const auto m = static_cast<int64_t>(gans->size());
-        for (int64_t k = 0; k < m; ++k) {
-          const int64_t share = n / m + (k < n % m ? 1 : 0);
-          if (share > 0) parts.push_back(sample_source((*gans)[static_cast<size_t>(k)], share, derive_seed(seed, std::to_string(k)), channels, size).images);
-        }
-        return torch::cat(parts);
-      };
-    }
+    sources_json = add_training_fakes(fake_sources, static_cast<int64_t>(val_idx.size()), per_source, fake_count, limit,
+                                      val_fraction, /*on_the_fly=*/kind != "ensemble", runtime.seed, channels, size, data);
   }
   log_info("detector " + kind + " on " + std::to_string(size) + "x" + std::to_string(size) + "x" + std::to_string(channels) +
            ": " + std::to_string(data.real_train.size(0)) + " real training images, " +
@@ -272,17 +180,9 @@ int train_detector_main(const std::vector<std::string>& args) {
   nlohmann::json history = nlohmann::json::array();
   nlohmann::json validation;
   if (kind == "ensemble") {
-    std::vector<std::string> members;
-    std::stringstream list(members_list);
-    for (std::string m; std::getline(list, m, ',');) {
-      if (!m.empty()) members.push_back(m);
-    }
-    // Threshold on the members' mean over the validation split (nothing is trained).
-    const std::string staging = out + ".members.tmp";
-    DetectorInfo provisional = info;
-    export_ensemble(members, provisional, staging);
-    auto ensemble = load_detector(staging, runtime.device);
-    std::filesystem::remove(staging);
+    const std::vector<std::string> members = split_list(members_list);
+    // Thresholded on the members' mean over the validation split (nothing is trained).
+    auto ensemble = load_ensemble(members, info, runtime.device);
     if (ensemble->spec().channels != channels || ensemble->spec().height != size) {
       throw UsageError("--members take " + std::to_string(ensemble->spec().height) + " px images, the data " + std::to_string(size));
     }
@@ -335,14 +235,8 @@ int train_detector_main(const std::vector<std::string>& args) {
     if (kind == "adversarial") {
       // Detection rate per attack on its validation adversarials, at the chosen threshold.
       auto det = as_detector(net, info, torch::kCPU);
-      const int64_t n_val = static_cast<int64_t>(val_idx.size());
-      for (size_t a = 0; a < attacks.size(); ++a) {
-        const auto p = score_images(*det, data.fake_val.slice(0, static_cast<int64_t>(a) * n_val, static_cast<int64_t>(a + 1) * n_val));
-        int64_t flagged = 0;
-        for (double v : p) flagged += v >= info.threshold;
-        per_attack[attacks[a]]["detection_rate"] = static_cast<double>(flagged) / static_cast<double>(p.size());
-      }
-      validation["per_attack"] = per_attack;
+      add_detection_rates(*det, adversarial);
+      validation["per_attack"] = adversarial.per_attack;
       info.validation = validation;
     }
     export_detector(*net, info, out);

@@ -476,7 +476,40 @@ BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data
     add(latent_cluster_slices(data, fake_scores, report.threshold, options.clusters, options.examples, options.seed));
   }
   rank_findings(report.findings, options.min_slice);
+  if (data.gan && options.latent_search.n > 0) {
+    say("latent search over " + std::to_string(options.latent_search.n) + " codes");
+    add_latent_search_slice(detector, data, options, report);
+  }
   return report;
+}
+
+void add_latent_search_slice(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
+                             BlindSpotReport& report) {
+  const LatentSearchSettings& search = options.latent_search;
+  if (!data.gan || search.n <= 0) return;
+  GeneratorModel& gan = *data.gan;
+  auto verdict = verdict_model(detector);
+  const std::vector<uint64_t> seeds = fake_seeds(data.gan_seed, search.n);
+  const std::vector<int64_t> cls = fake_classes(gan.num_classes(), search.n);
+  LatentSearchOptions lo;
+  lo.steps = search.steps;
+  lo.gradient_free = search.gradient_free;
+  lo.lambda_aux = 0;
+  lo.lr = search.lr;
+  lo.lambda_z = search.lambda_z;
+  const auto classes = cls.empty() ? at::Tensor() : torch::tensor(cls, torch::kInt64);
+  const auto labels = torch::ones({search.n}, torch::kInt64);
+  const auto goal = Goal::targeted_to(torch::zeros({search.n}, torch::kInt64).to(detector.device()));
+  const auto result = latent_search(LatentGenerator::from(gan), *verdict, nullptr, seeds, classes,
+                                    labels.to(detector.device()), goal, lo);
+  const auto found_scores = score_images(detector, result.images, options.batch_size);
+  Finding f = latent_search_finding(result, detector.threshold(), found_scores, options.examples);
+  f.parameters = {{"gan", data.gan_spec}, {"steps", search.steps}, {"lr", search.lr}, {"lambda_z", search.lambda_z},
+                  {"gradient_free", search.gradient_free}};
+  f.details["queries_mean"] = result.queries.to(torch::kFloat64).mean().item<double>();
+  report.findings.push_back(std::move(f));
+  rank_findings(report.findings, options.min_slice);
+  report.found_images = result.images;
 }
 
 }  // namespace mirage

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "attacks/latent_search.h"
+#include "gan/sampling.h"
 #include "lib/transforms.h"
 
 namespace mirage {
@@ -65,6 +66,21 @@ struct BlindSpotData {
   std::vector<std::string> real_ids;
   at::Tensor real_classes;                // [M] (or empty)
   std::vector<std::string> class_names;
+  // The GAN the latent search explores (the first GAN source; none: no latent search), as the
+  // user named it, and the run seed its fakes came from: fake i is fake_seed(gan_seed, i).
+  std::shared_ptr<GeneratorModel> gan;
+  std::string gan_spec;
+  uint64_t gan_seed = 0;
+};
+
+// The latent search for fakes the detector calls real (attacks/latent_search.h), started from the
+// first `n` fakes of the data's GAN (fake_seed(data.gan_seed, i)), toward "real".
+struct LatentSearchSettings {
+  int64_t n = 64;  // codes searched (0 = off)
+  int64_t steps = 50;
+  double lr = 0.05;
+  double lambda_z = 1.0;
+  bool gradient_free = false;
 };
 
 struct BlindSpotOptions {
@@ -83,6 +99,7 @@ struct BlindSpotOptions {
   int64_t clusters = 4;            // k of the latent k-means (0 skips)
   int64_t examples = 5;            // per finding
   int64_t min_slice = 1;           // slices smaller than this are dropped
+  LatentSearchSettings latent_search;  // runs when the data has a GAN
   int64_t batch_size = 256;
   uint64_t seed = 0;
 };
@@ -92,9 +109,10 @@ struct BlindSpotReport {
   int64_t misses = 0, false_alarms = 0;   // at the threshold, unprocessed images
   double threshold = 0.5;
   std::vector<Finding> findings;          // ranked worst first
+  at::Tensor found_images;                // the latent search's finds (undefined when it did not run)
 };
 
-// Every slice of `data` the options ask for. `progress(stage)` is told each stage's name.
+// Every slice of `data` the options ask for, the latent search last. `progress(stage)` is told each stage's name.
 BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
                                    const ImageCodec& codec = {},
                                    const std::function<void(const std::string&)>& progress = {});
@@ -116,6 +134,10 @@ std::vector<Finding> evasion_slices(Detector& detector, const BlindSpotData& dat
 // class mix and example seeds. No evading fake: no findings.
 std::vector<Finding> latent_cluster_slices(const BlindSpotData& data, const std::vector<double>& fake_scores,
                                            double threshold, int64_t k, int64_t examples, uint64_t seed);
+// The latent search of `options.latent_search` on data.gan: adds its finding to `report`, re-ranks
+// it (options.min_slice) and keeps the found images. Nothing happens without a GAN or with n = 0.
+void add_latent_search_slice(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
+                             BlindSpotReport& report);
 // A latent search for fakes the detector calls real, as a finding (n = starts searched,
 // failures = evading fakes found; examples carry the seeds).
 Finding latent_search_finding(const LatentSearchResult& result, double threshold,

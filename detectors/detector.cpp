@@ -67,6 +67,52 @@ class NativeDetector final : public Detector {
   FunctionModel model_;
 };
 
+// Saved detectors averaged: what export_ensemble writes, computed the same way in memory.
+class EnsembleDetector final : public Detector {
+ public:
+  EnsembleDetector(std::vector<std::unique_ptr<Detector>> members, DetectorInfo info)
+      : members_(std::move(members)),
+        info_(std::move(info)),
+        spec_(detector_spec(members_.at(0)->spec().channels, members_.at(0)->spec().height, info_)),
+        model_([this](const at::Tensor& x) { return two_class_logits(logit(x)); }, spec_, members_.at(0)->device()) {}
+  at::Tensor p_fake(const at::Tensor& x) override {
+    at::Tensor sum = members_[0]->p_fake(x);
+    for (size_t i = 1; i < members_.size(); ++i) sum = sum + members_[i]->p_fake(x);
+    return sum / static_cast<double>(members_.size());
+  }
+  at::Tensor logit(const at::Tensor& x) override {
+    const at::Tensor p = torch::clamp(p_fake(x), 1e-7, 1.0 - 1e-7);
+    return torch::log(p) - torch::log1p(-p);
+  }
+  const DetectorInfo& info() const override { return info_; }
+  const ModelSpec& spec() const override { return spec_; }
+  c10::Device device() const override { return members_[0]->device(); }
+  Model& model() override { return model_; }
+
+ private:
+  std::vector<std::unique_ptr<Detector>> members_;
+  DetectorInfo info_;
+  ModelSpec spec_;
+  FunctionModel model_;
+};
+
+// The members of an ensemble, loaded, with one input shape (UsageError naming the odd one).
+std::vector<std::unique_ptr<Detector>> load_members(const std::vector<std::string>& members, c10::Device device) {
+  if (members.size() < 2) throw UsageError("an ensemble needs at least two member detectors");
+  std::vector<std::unique_ptr<Detector>> out;
+  for (const auto& path : members) {
+    out.push_back(load_detector(path, device));
+    const ModelSpec& first = out.front()->spec();
+    const ModelSpec& spec = out.back()->spec();
+    if (spec.channels != first.channels || spec.height != first.height || spec.width != first.width) {
+      throw UsageError(path + ": takes [" + std::to_string(spec.channels) + ", " + std::to_string(spec.height) +
+                       ", " + std::to_string(spec.width) + "] images, the first member [" + std::to_string(first.channels) +
+                       ", " + std::to_string(first.height) + ", " + std::to_string(first.width) + "]");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json DetectorInfo::to_json() const {
@@ -141,22 +187,12 @@ void export_detector(DetectorNetImpl& net, const DetectorInfo& info, const std::
 }
 
 void export_ensemble(const std::vector<std::string>& members, const DetectorInfo& info, const std::string& path) {
-  if (members.size() < 2) throw UsageError("an ensemble needs at least two member detectors");
+  auto loaded = load_members(members, torch::kCPU);
   torch::jit::Module ensemble(c10::QualifiedName("__torch__.mirage.DetectorEnsemble"));
-  int64_t channels = 0, size = 0;
+  const int64_t channels = loaded[0]->spec().channels, size = loaded[0]->spec().height;
   std::string sum;
-  for (size_t i = 0; i < members.size(); ++i) {
-    auto member = load_detector(members[i], torch::kCPU);
-    auto& script = dynamic_cast<ScriptDetector&>(*member);
-    const ModelSpec& spec = member->spec();
-    if (i == 0) {
-      channels = spec.channels;
-      size = spec.height;
-    } else if (spec.channels != channels || spec.height != size || spec.width != size) {
-      throw UsageError(members[i] + ": takes [" + std::to_string(spec.channels) + ", " + std::to_string(spec.height) +
-                       ", " + std::to_string(spec.width) + "] images, the first member [" + std::to_string(channels) +
-                       ", " + std::to_string(size) + ", " + std::to_string(size) + "]");
-    }
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    auto& script = dynamic_cast<ScriptDetector&>(*loaded[i]);
     const std::string name = "m" + std::to_string(i);
     ensemble.register_module(name, dynamic_cast<TorchScriptModel&>(script.model()).module());
     sum += (i ? " + " : "") + std::string("self.") + name + ".p_fake(x)";
@@ -175,6 +211,11 @@ void export_ensemble(const std::vector<std::string>& members, const DetectorInfo
   DetectorInfo out = info;
   out.kind = "ensemble";
   save_torchscript(ensemble, detector_spec(channels, size, out), path);
+}
+
+std::unique_ptr<Detector> load_ensemble(const std::vector<std::string>& members, DetectorInfo info, c10::Device device) {
+  info.kind = "ensemble";
+  return std::make_unique<EnsembleDetector>(load_members(members, device), std::move(info));
 }
 
 }  // namespace mirage

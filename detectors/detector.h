@@ -67,6 +67,9 @@ void export_detector(DetectorNetImpl& net, const DetectorInfo& info, const std::
 // An ensemble of saved detectors: p_fake is the mean of the members' calibrated p_fake. All
 // members must take the same input shape. `info.threshold` applies to the mean.
 void export_ensemble(const std::vector<std::string>& members, const DetectorInfo& info, const std::string& path);
+// The same ensemble in memory, without a file (train-detector thresholds it before saving):
+// its p_fake is what the exported file computes.
+std::unique_ptr<Detector> load_ensemble(const std::vector<std::string>& members, DetectorInfo info, c10::Device device);
 
 // The spec every detector file carries: kind "detector", 2 classes (real, fake).
 ModelSpec detector_spec(int64_t channels, int64_t size, const DetectorInfo& info);

@@ -2,11 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 
+#include "attacks/pgd.h"
 #include "detectors/detector.h"
 #include "lib/error.h"
 #include "lib/metrics.h"
+#include "lib/runtime.h"
 
 namespace mirage {
 
@@ -106,6 +109,76 @@ std::vector<double> score_images(Detector& detector, const at::Tensor& images, i
                        .to(torch::kCPU, torch::kFloat64)
                        .contiguous();
     out.insert(out.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+  }
+  return out;
+}
+
+void LabelledSets::add(const at::Tensor& set, const at::Tensor& set_classes, int label, const std::string& name) {
+  images.push_back(set);
+  classes.push_back(set_classes);
+  labels.push_back(label);
+  names.push_back(name);
+}
+
+DetectorScores score_sets(Detector& detector, const LabelledSets& sets, int64_t batch_size,
+                          const std::function<at::Tensor(const at::Tensor&, int label)>& transform) {
+  DetectorScores all;
+  for (size_t k = 0; k < sets.images.size(); ++k) {
+    at::Tensor images = sets.images[k];
+    if (transform) {
+      std::vector<at::Tensor> parts;
+      for (int64_t s = 0; s < images.size(0); s += batch_size) {
+        parts.push_back(transform(images.slice(0, s, std::min(images.size(0), s + batch_size)), sets.labels[k]));
+      }
+      images = torch::cat(parts);
+    }
+    DetectorScores part;
+    part.p_fake = score_images(detector, images, batch_size);
+    part.label.assign(part.p_fake.size(), sets.labels[k]);
+    part.source.assign(part.p_fake.size(), sets.names[k]);
+    const auto c = sets.classes[k].contiguous();
+    part.cls.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    all.append(part);
+  }
+  return all;
+}
+
+namespace {
+
+nlohmann::json sweep_row(nlohmann::json row, const DetectorScores& s, double threshold) {
+  const auto m = detection_metrics(s, threshold);
+  row.update({{"auc", m.auc}, {"tpr", m.tpr}, {"fpr", m.fpr}, {"accuracy", m.accuracy}});
+  return row;
+}
+
+}  // namespace
+
+nlohmann::json robustness_sweeps(Detector& detector, const LabelledSets& sets, const RobustnessSweeps& sweeps,
+                                 const ImageCodec& codec, uint64_t seed, int64_t batch_size) {
+  const double threshold = detector.threshold();
+  nlohmann::json out = nlohmann::json::object();
+  if (!sweeps.jpeg_qualities.empty() && !codec.has_jpeg()) throw UsageError("JPEG sweeps need a JPEG codec (lib/image)");
+  for (int q : sweeps.jpeg_qualities) {
+    const auto s = score_sets(detector, sets, batch_size, [&](const at::Tensor& x, int) { return codec.jpeg(x, q); });
+    out["jpeg"].push_back(sweep_row({{"quality", q}}, s, threshold));
+  }
+  for (double sigma : sweeps.blur_sigmas) {
+    const auto s = score_sets(detector, sets, batch_size, [&](const at::Tensor& x, int) { return gaussian_blur(x, sigma); });
+    out["blur"].push_back(sweep_row({{"sigma", sigma}}, s, threshold));
+  }
+  for (double eps : sweeps.pgd_eps) {
+    PgdOptions o;
+    o.eps = eps;
+    o.steps = sweeps.pgd_steps;
+    o.alpha = 2.5 * eps / static_cast<double>(sweeps.pgd_steps);
+    Pgd attack(o);
+    attack.set_seed(derive_seed(seed, "pgd"));
+    const auto s = score_sets(detector, sets, batch_size, [&](const at::Tensor& x, int label) {
+      const auto xd = x.to(detector.device());
+      const auto y = torch::full({x.size(0)}, static_cast<int64_t>(label), torch::TensorOptions().dtype(torch::kInt64).device(xd.device()));
+      return attack.run(detector.model(), xd, y, Goal::untargeted()).adversarial.detach().to(torch::kCPU);
+    });
+    out["pgd"].push_back(sweep_row({{"eps", eps}, {"steps", sweeps.pgd_steps}}, s, threshold));
   }
   return out;
 }

@@ -6,8 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "lib/transforms.h"
 
 namespace mirage {
 
@@ -47,5 +50,36 @@ nlohmann::json detection_report(const DetectorScores& scores, double threshold,
 
 // p_fake of `images` [N, C, S, S] (CPU, fitted) through `detector`, `batch_size` at a time.
 std::vector<double> score_images(Detector& detector, const at::Tensor& images, int64_t batch_size = 256);
+
+// Image sets with one label each (0 real, 1 fake), a source name and per-image classes (-1
+// unknown): what eval-detector scores.
+struct LabelledSets {
+  std::vector<at::Tensor> images;   // [N_k, C, S, S] CPU, fitted
+  std::vector<at::Tensor> classes;  // [N_k] int64
+  std::vector<int> labels;
+  std::vector<std::string> names;
+  void add(const at::Tensor& set, const at::Tensor& set_classes, int label, const std::string& name);
+};
+
+// Scores of every image, each batch first passed through `transform(batch, label)` when given.
+DetectorScores score_sets(Detector& detector, const LabelledSets& sets, int64_t batch_size,
+                          const std::function<at::Tensor(const at::Tensor&, int label)>& transform = {});
+
+// Re-measurements under post-processing and attack: JPEG re-compression at each quality (needs
+// codec.jpeg), Gaussian blur at each sigma, and white-box PGD-Linf on the detector at each eps
+// (pgd_steps steps of 2.5 eps / steps, seeded derive_seed(seed, "pgd"); every image pushed
+// toward the other class: fakes toward "real").
+struct RobustnessSweeps {
+  std::vector<int> jpeg_qualities;
+  std::vector<double> blur_sigmas;
+  std::vector<double> pgd_eps;
+  int64_t pgd_steps = 10;
+  bool empty() const { return jpeg_qualities.empty() && blur_sigmas.empty() && pgd_eps.empty(); }
+};
+
+// {"jpeg": [{"quality", "auc", "tpr", "fpr", "accuracy"}...], "blur": [{"sigma", ...}],
+// "pgd": [{"eps", "steps", ...}]}, only the sweeps asked for; metrics at the detector's threshold.
+nlohmann::json robustness_sweeps(Detector& detector, const LabelledSets& sets, const RobustnessSweeps& sweeps,
+                                 const ImageCodec& codec, uint64_t seed, int64_t batch_size);
 
 }  // namespace mirage

@@ -36,6 +36,12 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   return out;
 }
 
+std::pair<double, double> parse_number_range(const std::string& text, const std::string& what) {
+  const auto parts = split_list(text);
+  if (parts.size() != 2 || text.find(',') == std::string::npos) throw UsageError(what + ": expected MIN,MAX, got '" + text + "'");
+  return {parse_number(parts[0], what), parse_number(parts[1], what)};
+}
+
 std::vector<std::string> split_list(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::istringstream in(text);

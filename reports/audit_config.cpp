@@ -366,11 +366,12 @@ DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& j) {
   o.pgd_steps = integer_field(ev, "pgd_steps", o.pgd_steps, 1, ev_path);
   o.square_queries = integer_field(ev, "square_queries", o.square_queries, 0, ev_path);
   o.minimal_norm = bool_field(ev, "minimal_norm", o.minimal_norm, ev_path);
-  c.latent_search = integer_field(j, "latent_search", c.latent_search, 0, "config");
-  c.search_steps = integer_field(j, "search_steps", c.search_steps, 1, "config");
-  c.search_lr = positive_field(j, "search_lr", c.search_lr, false, "config");
-  c.lambda_z = positive_field(j, "lambda_z", c.lambda_z, true, "config");
-  c.gradient_free = bool_field(j, "gradient_free", c.gradient_free, "config");
+  LatentSearchSettings& search = c.options.latent_search;
+  search.n = integer_field(j, "latent_search", search.n, 0, "config");
+  search.steps = integer_field(j, "search_steps", search.steps, 1, "config");
+  search.lr = positive_field(j, "search_lr", search.lr, false, "config");
+  search.lambda_z = positive_field(j, "lambda_z", search.lambda_z, true, "config");
+  search.gradient_free = bool_field(j, "gradient_free", search.gradient_free, "config");
   o.clusters = integer_field(j, "clusters", o.clusters, 0, "config");
   o.examples = integer_field(j, "examples", o.examples, 0, "config");
   o.min_slice = integer_field(j, "min_slice", o.min_slice, 1, "config");

@@ -81,12 +81,7 @@ struct DetectorGate {
 struct DetectorAuditConfig {
   int64_t n = 1000;      // fakes per GAN source
   int64_t limit = 1000;  // images per data source and of the reals (0 = all)
-  BlindSpotOptions options;  // post-processing, evasion, clusters, examples, min_slice
-  int64_t latent_search = 64;  // latent codes searched (0 = off)
-  int64_t search_steps = 50;
-  double search_lr = 0.05;
-  double lambda_z = 1.0;
-  bool gradient_free = false;
+  BlindSpotOptions options;  // post-processing, evasion, clusters, latent search, examples, min_slice
   std::vector<DetectorGate> gates;
   nlohmann::json source;  // the config as given, for the report
 };

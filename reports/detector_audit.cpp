@@ -102,9 +102,10 @@ std::string slice_command(const Finding& f, const DetectorAuditConfig& c, const 
   } else if (f.search == "latent-cluster") {
     clusters = c.options.clusters;
   } else if (f.search == "latent-search") {
-    latent = c.latent_search;
-    extra += " --search-steps " + std::to_string(c.search_steps) + " --search-lr " + number(c.search_lr) + " --lambda-z " +
-             number(c.lambda_z) + (c.gradient_free ? " --gradient-free" : "");
+    const LatentSearchSettings& s = c.options.latent_search;
+    latent = s.n;
+    extra += " --search-steps " + std::to_string(s.steps) + " --search-lr " + number(s.lr) + " --lambda-z " +
+             number(s.lambda_z) + (s.gradient_free ? " --gradient-free" : "");
   }
   cmd += " --jpeg " + jpeg + " --blur " + blur + " --resize " + resize + " --noise " + noise + " --crop " + crop +
          " --eps-linf " + linf + " --eps-l2 " + l2 + " --evasion-samples " + std::to_string(evasion_samples) +
@@ -155,7 +156,7 @@ std::vector<RocPoint> roc_curve(const std::vector<double>& scores, const std::ve
 }
 
 DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
-                                 const ImageCodec& codec, uint64_t seed, const ExtraSearch& extra,
+                                 const ImageCodec& codec, uint64_t seed,
                                  const std::function<void(const std::string&)>& progress) {
   DetectorAudit audit;
   StageClock total("total");
@@ -186,11 +187,15 @@ DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, 
   StageClock slices("slices");
   BlindSpotOptions options = config.options;
   options.seed = derive_seed(seed, "blind-spots");
+  options.latent_search.n = 0;  // timed as a stage of its own, below
   audit.blind_spots = search_blind_spots(detector, data, options, codec, progress);
   audit.stages.push_back(slices.stop());
-  if (extra) {
+  if (data.gan && config.options.latent_search.n > 0) {
     StageClock search("latent-search");
-    audit.found_images = extra(audit.blind_spots);
+    if (progress) progress("latent search over " + std::to_string(config.options.latent_search.n) + " codes");
+    options.latent_search = config.options.latent_search;
+    add_latent_search_slice(detector, data, options, audit.blind_spots);
+    audit.found_images = audit.blind_spots.found_images;
     audit.stages.push_back(search.stop());
   }
   audit.total = total.stop();

@@ -44,14 +44,10 @@ struct DetectorAudit {
   StageTime total;
 };
 
-// A search the caller adds after the slices (the latent search needs the GAN, which the data
-// does not carry): adds its findings to the report, returns the images it found (or undefined).
-using ExtraSearch = std::function<at::Tensor(BlindSpotReport& report)>;
-
 // Scores every image, computes the overall metrics (needs reals and fakes) and runs the
 // blind-spot search of `config`. Random choices come from derive_seed(seed, "blind-spots").
 DetectorAudit run_detector_audit(Detector& detector, const BlindSpotData& data, const DetectorAuditConfig& config,
-                                 const ImageCodec& codec, uint64_t seed, const ExtraSearch& extra = {},
+                                 const ImageCodec& codec, uint64_t seed,
                                  const std::function<void(const std::string&)>& progress = {});
 
 struct DetectorGateResult {

@@ -6,6 +6,7 @@
 #include "lib/error.h"
 #include "lib/model.h"
 #include "tests/attacks/toy_models.h"
+#include "tests/test_util.h"
 
 using namespace mirage;
 
@@ -101,4 +102,19 @@ TEST_CASE("bad attack names and parameters are UsageErrors naming them", "[attac
   CHECK_THROWS_WITH(make_attack("pgd", {{"norm", "l7"}}), Catch::Contains("norm"));
   CHECK_THROWS_AS(make_attack("fgsm", {{"eps", "8/0"}}), UsageError);
   CHECK(make_attack("pgd", {{"eps", "8/255"}})->options_json()["eps"].get<double>() == Approx(8.0 / 255));
+}
+
+TEST_CASE("an attack spec on one line gives the name and the parameters make_attack reads", "[attacks][spec]") {
+  const AttackSpec s = parse_attack_spec("pgd:eps=8/255, steps=3");
+  CHECK(s.text == "pgd:eps=8/255, steps=3");
+  CHECK(s.name == "pgd");
+  CHECK(s.params == nlohmann::json{{"eps", "8/255"}, {"steps", "3"}});
+  CHECK(make_attack(s.name, s.params)->name() == "pgd");
+  const AttackSpec bare = parse_attack_spec("fgsm");
+  CHECK(bare.name == "fgsm");
+  CHECK(bare.params.empty());
+  // The same key=value reader as `mirage attack -p`, and its errors.
+  CHECK(test::message_of<UsageError>([] { parse_attack_spec("pgd:eps"); }).find("expected key=value") != std::string::npos);
+  CHECK_THROWS_AS(parse_attack_spec(":eps=1"), UsageError);
+  CHECK_THROWS_AS(make_attack("pgd", parse_attack_spec("pgd:epz=0.1").params), UsageError);  // unknown key
 }

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <set>
 
+#include "gan/sampling.h"
+#include "lib/image/io.h"
+#include "reports/detector_inputs.h"
 #include "tests/cli/cli_util.h"
 #include "tests/test_util.h"
 
@@ -150,6 +153,11 @@ TEST_CASE("train-detector and eval-detector refuse bad input with exit 2 and lea
   check_refused(mirage_run("train-detector --kind cnn --fake " + gan() + " --threshold fpr:1.5 --out " + out), "(0, 1)");
   check_refused(mirage_run("train-detector --kind magic --fake " + gan() + " --out " + out), "--kind");
   check_refused(mirage_run("train-detector --kind cnn --out " + out), "--fake");
+  // Ranges take fractions like every other number flag: the blur range here parses, and the
+  // refusal is the JPEG range's.
+  check_refused(mirage_run("train-detector --kind cnn --fake " + gan() + " --blur-sigma 1/255,1/2 --jpeg-quality 0,100 --out " + out), "--jpeg-quality");
+  check_refused(mirage_run("train-detector --kind cnn --fake " + gan() + " --blur-sigma 0.5 --out " + out), "MIN,MAX");
+  check_refused(mirage_run("train-detector --kind adversarial --model " + gan() + "/generator.pt -a pgd:eps --out " + out), "key=value");
   check_refused(mirage_run("train-detector --kind cnn --fake " + dir.file("nowhere") + " --out " + out), "nowhere");
   fs::create_directories(dir.file("empty"));
   check_refused(mirage_run("train-detector --kind cnn --fake " + dir.file("empty") + " --out " + out), "empty");
@@ -208,4 +216,28 @@ TEST_CASE("blind-spots ranks slices worst first, keeps examples that regenerate,
   check_refused(mirage_run("blind-spots " + cnn_detector() + " --fake " + gan() + " --jpeg 101 --out " + shared_dir().file("bs4")), "--jpeg");
   CHECK_FALSE(fs::exists(shared_dir().file("bs3")));
   CHECK_FALSE(fs::exists(shared_dir().file("bs4")));
+}
+
+TEST_CASE("the detector commands' GAN fakes are fake i of the run seed: 'generate --latent-seeds' remakes any of them", "[cli][detector]") {
+  const std::string g = gan();
+  mirage::ImageSource source = mirage::open_image_source("dcgan=" + g, 1, 28, "crop", torch::kCPU);
+  REQUIRE(source.is_gan());
+  CHECK(source.name == "dcgan");
+  const auto a = mirage::sample_source(source, 300, 11, 1, 28);
+  REQUIRE(a.images.size(0) == 300);
+  REQUIRE(a.ids.size() == 300);
+  // Fakes 0..299 of seed 11 whatever the batch: fake 257 sits in the second batch of 256.
+  for (int64_t i : {0, 5, 257}) {
+    const uint64_t seed = mirage::fake_seed(11, i);
+    CHECK(a.ids[static_cast<size_t>(i)] == "dcgan:seed:" + std::to_string(seed));
+    const auto alone = mirage::generate_fakes(*source.generator, {seed}, {}, 0, true);
+    CHECK(torch::allclose(a.images[i], alone[0], 1e-5, 1e-5));
+  }
+  CHECK(torch::allclose(mirage::sample_source(source, 300, 11, 1, 28).images, a.images, 1e-5, 1e-5));
+  CHECK_FALSE(torch::allclose(mirage::sample_source(source, 300, 12, 1, 28).images, a.images, 1e-3, 1e-3));
+  // The CLI regenerates one of them from its seed alone.
+  mirage::test::TempDir dir;
+  const uint64_t seed = mirage::fake_seed(11, 5);
+  require_ok(mirage_run("generate --gan " + g + " --latent-seeds " + std::to_string(seed) + " --out " + dir.file("one")));
+  CHECK((mirage::read_image(dir.file("one/images/000000.png"), 1, 28, 28) - a.images[5]).abs().max().item<double>() <= 0.5 / 255 + 1e-6);
 }

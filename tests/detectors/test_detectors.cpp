@@ -319,6 +319,13 @@ TEST_CASE("an ensemble averages its members' calibrated p_fake and loads in PyTo
   torch::Tensor mean = torch::zeros({3});
   for (const auto& p : paths) mean += load_detector(p, torch::kCPU)->p_fake(x) / 3.0;
   CHECK(torch::allclose(ensemble->p_fake(x), mean, 1e-5, 1e-6));
+  // In memory (train-detector thresholds it before it is written) it computes what the file does.
+  auto in_memory = load_ensemble(paths, info, torch::kCPU);
+  CHECK(in_memory->info().kind == "ensemble");
+  CHECK(in_memory->threshold() == Approx(0.3));
+  CHECK(torch::allclose(in_memory->p_fake(x), ensemble->p_fake(x), 1e-6, 1e-7));
+  CHECK(torch::allclose(in_memory->logit(x), ensemble->logit(x), 1e-5, 1e-5));
+  CHECK_THROWS_AS(load_ensemble({paths[0]}, info, torch::kCPU), UsageError);
   if (test::python_has_torch()) {
     const auto j = python_check(path, write_input(dir, x));
     for (int64_t k = 0; k < 3; ++k) CHECK(j["p_fake"][k].get<double>() == Approx(mean[k].item<double>()).margin(1e-5));

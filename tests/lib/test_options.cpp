@@ -113,6 +113,16 @@ TEST_CASE("split_list trims items and skips empty ones", "[parse]") {
   CHECK(mirage::parse_number_list("1/255, 0.5", "--eps") == std::vector<double>{1.0 / 255, 0.5});
 }
 
+TEST_CASE("parse_number_range takes MIN,MAX in parse_number's syntax, fractions included", "[parse]") {
+  CHECK(mirage::parse_number_range("1/255,0.5", "--blur-sigma") == std::pair<double, double>{1.0 / 255, 0.5});
+  CHECK(mirage::parse_number_range(" 30 , 100", "--jpeg-quality") == std::pair<double, double>{30, 100});
+  for (const char* bad : {"1", "1,2,3", "a,2", ",2", ""}) {
+    INFO(bad);
+    CHECK(mirage::test::message_of<mirage::UsageError>([&] { mirage::parse_number_range(bad, "--blur-sigma"); })
+              .find("--blur-sigma") != std::string::npos);
+  }
+}
+
 TEST_CASE("seeded_subset is a seeded choice of distinct indices, or everything without a limit", "[dataset][determinism]") {
   const auto a = mirage::seeded_subset(100, 10, 7);
   CHECK(a == mirage::seeded_subset(100, 10, 7));

@@ -87,7 +87,7 @@ TEST_CASE("an empty detector audit config takes the blind-spots defaults", "[rep
   auto c = mirage::parse_detector_audit_config(json::object());
   CHECK(c.n == 1000);
   CHECK(c.limit == 1000);
-  CHECK(c.latent_search == 64);
+  CHECK(c.options.latent_search.n == 64);
   CHECK(c.options.min_slice == 20);
   CHECK(c.options.jpeg_qualities == std::vector<int>{90, 75, 50, 30});
   CHECK(c.options.evasion_eps_linf.size() == 4);

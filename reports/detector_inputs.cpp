@@ -1,18 +1,21 @@
-#include "cli/detector_data.h"
+#include "reports/detector_inputs.h"
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
-#include "attacks/latent_search.h"
+#include "detectors/adversarial_data.h"
 #include "detectors/detector.h"
 #include "detectors/evaluate.h"
+#include "lib/dataset.h"
 #include "lib/error.h"
 #include "lib/image/open_data.h"
 #include "lib/image_tensor.h"
 #include "lib/log.h"
+#include "lib/runtime.h"
 
-namespace mirage::cli {
+namespace mirage {
 namespace fs = std::filesystem;
 
 ImageSource open_image_source(const std::string& arg, int64_t channels, int64_t size, const std::string& resize,
@@ -35,7 +38,11 @@ ImageSource open_image_source(const std::string& arg, int64_t channels, int64_t 
     }
     return source;
   }
-  source.data = open_data(source.spec, "", resize, channels, size, size);
+  ImageShape target;
+  target.channels = channels;
+  target.height = size;
+  target.width = size;
+  source.data = open_dataset(source.spec, target, parse_resize_policy(resize));
   return source;
 }
 
@@ -51,13 +58,7 @@ int64_t source_channels(const ImageSource& source) {
 
 SourceImages load_source(ImageSource& source, int64_t limit, uint64_t seed, int64_t channels, int64_t size) {
   Dataset& data = *source.data;
-  std::vector<int64_t> order;
-  if (limit > 0 && limit < data.size()) {
-    order = shuffled_indices(data.size(), seed);
-    order.resize(static_cast<size_t>(limit));
-  } else {
-    for (int64_t i = 0; i < data.size(); ++i) order.push_back(i);
-  }
+  const std::vector<int64_t> order = seeded_subset(data.size(), limit, seed);
   SourceImages out;
   std::vector<at::Tensor> images, labels;
   std::vector<BadItem> bad;
@@ -82,18 +83,15 @@ SourceImages load_source(ImageSource& source, int64_t limit, uint64_t seed, int6
 
 SourceImages sample_source(ImageSource& source, int64_t n, uint64_t seed, int64_t channels, int64_t size) {
   GeneratorModel& g = *source.generator;
-  torch::NoGradGuard no_grad;
-  at::Generator gen = make_generator(seed);
   SourceImages out;
   std::vector<at::Tensor> images, labels;
   for (int64_t start = 0; start < n; start += 256) {
     const int64_t k = std::min<int64_t>(256, n - start);
-    const auto z = torch::randn({k, g.z_dim()}, gen).to(g.device());
-    at::Tensor y;
-    if (g.num_classes() > 0) y = (torch::arange(start, start + k, torch::kInt64) % g.num_classes()).to(g.device());
-    images.push_back(fit_batch(g.generate(z, y).to(torch::kCPU), channels, size, size));
-    labels.push_back(y.defined() ? y.to(torch::kCPU) : torch::full({k}, -1, torch::kInt64));
-    for (int64_t i = 0; i < k; ++i) out.ids.push_back(source.name + ":" + std::to_string(start + i));
+    const auto seeds = fake_seeds(seed, k, start);
+    const auto classes = fake_classes(g.num_classes(), k, start);
+    images.push_back(fit_batch(generate_fakes(g, seeds, classes), channels, size, size));
+    labels.push_back(classes.empty() ? torch::full({k}, -1, torch::kInt64) : torch::tensor(classes, torch::kInt64));
+    for (uint64_t s : seeds) out.ids.push_back(source.name + ":seed:" + std::to_string(s));
   }
   out.images = torch::cat(images);
   out.labels = torch::cat(labels);
@@ -105,7 +103,7 @@ BlindSpotInputs load_blind_spot_inputs(const std::vector<std::string>& fakes, co
                                        const std::string& policy, c10::Device device) {
   BlindSpotInputs in;
   BlindSpotData& data = in.data;
-  std::vector<at::Tensor> fake_sets, fake_classes, latents;
+  std::vector<at::Tensor> fake_sets, fake_classes_of, latents;
   bool all_gan = true;
   for (size_t k = 0; k < fakes.size(); ++k) {
     ImageSource s = open_image_source(fakes[k], channels, size, policy, device);
@@ -116,38 +114,28 @@ BlindSpotInputs load_blind_spot_inputs(const std::vector<std::string>& fakes, co
                          std::to_string(g.spec().width) + " images but the detector takes " + std::to_string(channels) + "x" +
                          std::to_string(size) + "x" + std::to_string(size));
       }
-      if (!in.search_gan) {
-        in.search_gan = s.generator;
-        in.search_gan_spec = s.spec;
+      if (!data.gan) {
+        data.gan = s.generator;
+        data.gan_spec = s.spec;
+        data.gan_seed = seed;
       }
-      torch::NoGradGuard no_grad;
-      std::vector<at::Tensor> images, z;
-      std::vector<int64_t> cls;
-      for (int64_t i = 0; i < n_fakes; ++i) {
-        const uint64_t fs = fake_seed(seed, i);
-        z.push_back(latent_for_seed(fs, g.z_dim()));
-        at::Tensor y;
-        int64_t c = -1;
-        if (g.num_classes() > 0) {
-          c = i % g.num_classes();
-          y = torch::tensor({c}, torch::kLong).to(g.device());
-        }
-        images.push_back(g.generate(z.back().unsqueeze(0).to(g.device()), y).to(torch::kCPU));
-        cls.push_back(c);
+      const auto seeds = fake_seeds(seed, n_fakes);
+      const auto cls = fake_classes(g.num_classes(), n_fakes);
+      fake_sets.push_back(generate_fakes(g, seeds, cls, 0, /*one_per_pass=*/true));
+      fake_classes_of.push_back(cls.empty() ? torch::full({n_fakes}, -1, torch::kInt64) : torch::tensor(cls, torch::kInt64));
+      latents.push_back(latents_for_seeds(seeds, g.z_dim()));
+      for (uint64_t fs : seeds) {
         data.fake_seeds.push_back(fs);
         data.fake_ids.push_back(s.name + ":seed:" + std::to_string(fs));
         data.fake_sources.push_back(s.name);
       }
-      fake_sets.push_back(torch::cat(images));
-      fake_classes.push_back(torch::tensor(cls, torch::kInt64));
-      latents.push_back(torch::stack(z));
       in.sources.push_back({{"name", s.name}, {"spec", s.spec}, {"kind", "gan"}, {"n", n_fakes}, {"classes", g.num_classes()}});
     } else {
       all_gan = false;
       SourceImages f = load_source(s, limit, derive_seed(seed, "fake-sample-" + std::to_string(k)), channels, size);
       if (f.images.size(0) == 0) throw UsageError(s.spec + ": no images");
       fake_sets.push_back(f.images);
-      fake_classes.push_back(torch::full({f.images.size(0)}, -1, torch::kInt64));
+      fake_classes_of.push_back(torch::full({f.images.size(0)}, -1, torch::kInt64));
       for (const auto& id : f.ids) {
         data.fake_ids.push_back(id);
         data.fake_seeds.push_back(std::nullopt);
@@ -157,7 +145,7 @@ BlindSpotInputs load_blind_spot_inputs(const std::vector<std::string>& fakes, co
     }
   }
   data.fakes = torch::cat(fake_sets);
-  data.fake_classes = torch::cat(fake_classes);
+  data.fake_classes = torch::cat(fake_classes_of);
   // Latent clusters need a code for every fake (and one latent space): one GAN source only.
   if (all_gan && latents.size() == 1) data.fake_latents = latents[0];
   if (real != "none") {
@@ -170,42 +158,49 @@ BlindSpotInputs load_blind_spot_inputs(const std::vector<std::string>& fakes, co
     data.real_ids = reals.ids;
     in.sources.push_back({{"name", "real"}, {"spec", real}, {"kind", "images"}, {"n", reals.images.size(0)}});
   }
-  if (data.class_names.empty() && in.search_gan) data.class_names = in.search_gan->spec().class_names;
+  if (data.class_names.empty() && data.gan) data.class_names = data.gan->spec().class_names;
   return in;
 }
 
-at::Tensor add_latent_search_finding(Detector& detector, const BlindSpotInputs& inputs, const LatentSearchSlice& search,
-                                     uint64_t seed, int64_t examples, int64_t batch_size, int64_t min_slice,
-                                     BlindSpotReport& report) {
-  const auto& gan = inputs.search_gan;
-  if (!gan || search.n <= 0) return {};
-  log_info("blind-spots: latent search over " + std::to_string(search.n) + " codes");
-  auto verdict = verdict_model(detector);
-  std::vector<uint64_t> seeds;
-  std::vector<int64_t> cls;
-  for (int64_t i = 0; i < search.n; ++i) {
-    seeds.push_back(fake_seed(seed, i));
-    cls.push_back(gan->num_classes() > 0 ? i % gan->num_classes() : -1);
+nlohmann::json add_training_fakes(std::vector<ImageSource>& sources, int64_t n_val_real, int64_t per_source,
+                                  int64_t fake_count, int64_t limit, double val_fraction, bool on_the_fly,
+                                  uint64_t seed, int64_t channels, int64_t size, DetectorTrainData& data) {
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<at::Tensor> fake_train, fake_val;
+  const bool all_gans = std::all_of(sources.begin(), sources.end(), [](const ImageSource& s) { return s.is_gan(); });
+  const int64_t n_val_fakes = std::max<int64_t>(1, n_val_real / static_cast<int64_t>(sources.size()));
+  for (size_t k = 0; k < sources.size(); ++k) {
+    ImageSource& s = sources[k];
+    const std::string key = std::to_string(k);
+    if (s.is_gan()) {
+      const int64_t n_val = fake_count > 0 ? std::max<int64_t>(1, static_cast<int64_t>(fake_count * val_fraction)) : n_val_fakes;
+      fake_val.push_back(sample_source(s, n_val, derive_seed(seed, "val-fakes-" + key), channels, size).images);
+      if (!all_gans) fake_train.push_back(sample_source(s, per_source, derive_seed(seed, "train-fakes-" + key), channels, size).images);
+      out.push_back({{"name", s.name}, {"kind", "gan"}, {"path", s.spec}, {"arch", s.generator->arch()}, {"on_the_fly", all_gans}});
+    } else {
+      SourceImages f = load_source(s, limit, derive_seed(seed, "fake-sample-" + key), channels, size);
+      auto [ti, vi] = split_indices(f.images.size(0), val_fraction, derive_seed(seed, "split-" + key));
+      if (ti.empty() || vi.empty()) throw UsageError(s.spec + ": too few images for a train/validation split");
+      fake_train.push_back(select_rows(f.images, ti));
+      fake_val.push_back(select_rows(f.images, vi));
+      out.push_back({{"name", s.name}, {"kind", "images"}, {"spec", s.spec}, {"n", f.images.size(0)}});
+    }
   }
-  LatentSearchOptions lo;
-  lo.steps = search.steps;
-  lo.gradient_free = search.gradient_free;
-  lo.lambda_aux = 0;
-  lo.lr = search.lr;
-  lo.lambda_z = search.lambda_z;
-  const auto classes = gan->num_classes() > 0 ? torch::tensor(cls, torch::kInt64) : at::Tensor();
-  const auto labels = torch::ones({search.n}, torch::kInt64);
-  const auto goal = Goal::targeted_to(torch::zeros({search.n}, torch::kInt64).to(detector.device()));
-  const auto result = latent_search(LatentGenerator::from(*gan), *verdict, nullptr, seeds, classes,
-                                    labels.to(detector.device()), goal, lo);
-  const auto found_scores = score_images(detector, result.images, batch_size);
-  Finding f = latent_search_finding(result, detector.threshold(), found_scores, examples);
-  f.parameters = {{"gan", inputs.search_gan_spec}, {"steps", search.steps}, {"lr", search.lr}, {"lambda_z", search.lambda_z},
-                  {"gradient_free", search.gradient_free}};
-  f.details["queries_mean"] = result.queries.to(torch::kFloat64).mean().item<double>();
-  report.findings.push_back(std::move(f));
-  rank_findings(report.findings, min_slice);
-  return result.images;
+  if (!fake_train.empty()) data.fake_train = torch::cat(fake_train);
+  data.fake_val = torch::cat(fake_val);
+  if (all_gans && on_the_fly) {
+    auto gans = std::make_shared<std::vector<ImageSource>>(sources);
+    data.sample_fakes = [gans, channels, size](int64_t n, uint64_t batch_seed) {
+      std::vector<at::Tensor> parts;
+      const auto m = static_cast<int64_t>(gans->size());
+      for (int64_t k = 0; k < m; ++k) {
+        const int64_t share = n / m + (k < n % m ? 1 : 0);
+        if (share > 0) parts.push_back(sample_source((*gans)[static_cast<size_t>(k)], share, derive_seed(batch_seed, std::to_string(k)), channels, size).images);
+      }
+      return torch::cat(parts);
+    };
+  }
+  return out;
 }
 
-}  // namespace mirage::cli
+}  // namespace mirage
