@@ -151,22 +151,7 @@ int blind_spots_main(const std::vector<std::string>& args) {
   ensure_directory(staging + "/examples");
   const nlohmann::json findings = findings_json(report, data, found_images, sources, staging + "/examples", "examples/");
   // One contact sheet of the top findings: a row each, their examples left to right.
-  if (examples > 0) {
-    std::vector<at::Tensor> cells;
-    int64_t rows = 0;
-    for (const auto& f : findings) {
-      if (rows == 8) break;
-      std::vector<at::Tensor> row;
-      for (const auto& e : f["examples"]) {
-        if (e.contains("image")) row.push_back(read_image(staging + "/" + e["image"].get<std::string>(), channels, size, size));
-      }
-      if (row.empty()) continue;
-      while (static_cast<int64_t>(row.size()) < examples) row.push_back(torch::full({channels, size, size}, 0.5));
-      for (auto& t : row) cells.push_back(t);
-      ++rows;
-    }
-    if (!cells.empty()) write_grid(staging + "/examples/top.png", torch::stack(cells), examples);
-  }
+  write_findings_contact_sheet(findings, staging, examples, channels, size, staging + "/examples/top.png");
   nlohmann::json j = run_header("blind-spots", runtime, started);
   j["detector"] = model_file_json(detector_path, spec);
   j["threshold"] = report.threshold;

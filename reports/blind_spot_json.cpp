@@ -1,7 +1,10 @@
 #include "reports/blind_spot_json.h"
 
+#include <torch/torch.h>
+
 #include <cstdio>
 
+#include "lib/image/grid.h"
 #include "lib/image/io.h"
 #include "lib/metrics.h"
 
@@ -82,6 +85,25 @@ nlohmann::json findings_json(const BlindSpotReport& report, const BlindSpotData&
     findings.push_back(finding_json(f, rank, ex));
   }
   return findings;
+}
+
+void write_findings_contact_sheet(const nlohmann::json& findings, const std::string& root, int64_t examples,
+                                  int64_t channels, int64_t size, const std::string& path) {
+  if (examples <= 0) return;
+  std::vector<at::Tensor> cells;
+  int64_t rows = 0;
+  for (const auto& f : findings) {
+    if (rows == 8) break;
+    std::vector<at::Tensor> row;
+    for (const auto& e : f["examples"]) {
+      if (e.contains("image")) row.push_back(read_image(root + "/" + e["image"].get<std::string>(), channels, size, size));
+    }
+    if (row.empty()) continue;
+    while (static_cast<int64_t>(row.size()) < examples) row.push_back(torch::full({channels, size, size}, 0.5));
+    for (auto& t : row) cells.push_back(t);
+    ++rows;
+  }
+  if (!cells.empty()) write_grid(path, torch::stack(cells), examples);
 }
 
 }  // namespace mirage

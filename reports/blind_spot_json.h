@@ -34,4 +34,10 @@ nlohmann::json findings_json(const BlindSpotReport& report, const BlindSpotData&
                              const nlohmann::json& sources, const std::string& image_dir = "",
                              const std::string& image_prefix = "");
 
+// One contact sheet of the top 8 findings that have example images (`findings` as findings_json
+// gives them, image paths relative to `root`): a row each, its examples left to right, rows
+// padded to `examples` cells with gray. Written to `path`; nothing when no finding has images.
+void write_findings_contact_sheet(const nlohmann::json& findings, const std::string& root, int64_t examples,
+                                  int64_t channels, int64_t size, const std::string& path);
+
 }  // namespace mirage
