@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "cli/common.h"
-#include "reports/detector_inputs.h"
 #include "cli/render_flags.h"
 #include "detectors/blind_spots.h"
 #include "detectors/detector.h"
@@ -21,6 +20,7 @@
 #include "lib/log.h"
 #include "reports/audit_config.h"
 #include "reports/detector_audit.h"
+#include "reports/detector_inputs.h"
 #include "reports/gates.h"
 #include "reports/report_json.h"
 #include "reports/robustness_audit.h"

@@ -5,17 +5,13 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <sstream>
 
-#include "attacks/latent_search.h"
 #include "cli/common.h"
-#include "reports/detector_inputs.h"
 #include "detectors/blind_spots.h"
 #include "detectors/detector.h"
 #include "detectors/evaluate.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
-#include "lib/image/grid.h"
 #include "lib/image/io.h"
 #include "lib/image/open_data.h"
 #include "lib/image/transforms.h"
@@ -24,6 +20,7 @@
 #include "lib/metrics.h"
 #include "lib/parse.h"
 #include "reports/blind_spot_json.h"
+#include "reports/detector_inputs.h"
 
 namespace mirage::cli {
 namespace {

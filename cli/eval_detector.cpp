@@ -4,16 +4,15 @@
 #include <torch/torch.h>
 
 #include "cli/common.h"
-#include "reports/detector_inputs.h"
 #include "detectors/detector.h"
 #include "detectors/evaluate.h"
-#include "detectors/train.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
 #include "lib/image/open_data.h"
 #include "lib/image/transforms.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "reports/detector_inputs.h"
 
 namespace mirage::cli {
 int eval_detector_main(const std::vector<std::string>& args) {

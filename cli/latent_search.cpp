@@ -6,10 +6,10 @@
 #include <cstdio>
 
 #include "cli/common.h"
-#include "reports/latent_search_run.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
 #include "lib/log.h"
+#include "reports/latent_search_run.h"
 
 namespace mirage::cli {
 

@@ -4,12 +4,10 @@
 
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "attacks/attack.h"
 #include "cli/common.h"
 #include "detectors/adversarial_data.h"
-#include "reports/detector_inputs.h"
 #include "detectors/detector.h"
 #include "detectors/detector_net.h"
 #include "detectors/evaluate.h"
@@ -23,6 +21,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
+#include "reports/detector_inputs.h"
 
 namespace mirage::cli {
 int train_detector_main(const std::vector<std::string>& args) {

@@ -14,10 +14,6 @@
 
 namespace mirage {
 
-at::Tensor select_rows(const at::Tensor& t, const std::vector<int64_t>& idx) {
-  return t.index_select(0, torch::tensor(idx, torch::kInt64));
-}
-
 AdversarialDetectorData attack_for_detector(Model& classifier, const at::Tensor& images, const at::Tensor& labels,
                                             const std::vector<int64_t>& train_idx, const std::vector<int64_t>& val_idx,
                                             const std::vector<AttackSpec>& attacks, uint64_t seed, c10::Device device) {

@@ -38,7 +38,4 @@ AdversarialDetectorData attack_for_detector(Model& classifier, const at::Tensor&
 // `detector` flags at its threshold.
 void add_detection_rates(Detector& detector, AdversarialDetectorData& data);
 
-// Rows `idx` of `t`.
-at::Tensor select_rows(const at::Tensor& t, const std::vector<int64_t>& idx);
-
 }  // namespace mirage

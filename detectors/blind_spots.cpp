@@ -14,6 +14,7 @@
 #include "detectors/evaluate.h"
 #include "detectors/train.h"
 #include "lib/error.h"
+#include "lib/image_tensor.h"
 #include "lib/metrics.h"
 #include "lib/runtime.h"
 #include "lib/transforms.h"
@@ -326,12 +327,12 @@ std::vector<Finding> latent_cluster_slices(const BlindSpotData& data, const std:
     if (is_failure(fake_scores[i], threshold, true)) evading.push_back(static_cast<int64_t>(i));
   }
   if (evading.empty()) return out;
-  const auto ze = z.index_select(0, torch::tensor(evading, torch::kInt64));
+  const auto ze = select_rows(z, evading);
   k = std::min<int64_t>(k, ze.size(0));
   // k-means++ (Arthur & Vassilvitskii 2007) then Lloyd iterations, on the evading codes.
   at::Generator gen = at::detail::createCPUGenerator(seed);
   std::vector<int64_t> first = {torch::randint(ze.size(0), {1}, gen, torch::kInt64).item<int64_t>()};
-  auto centres = ze.index_select(0, torch::tensor(first, torch::kInt64));
+  auto centres = select_rows(ze, first);
   while (centres.size(0) < k) {
     auto d2 = torch::cdist(ze, centres).pow(2).amin(1);
     if (d2.sum().item<double>() <= 0) break;  // fewer distinct codes than k

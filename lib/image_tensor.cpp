@@ -65,4 +65,8 @@ at::Tensor fit_batch(const at::Tensor& x, int64_t channels, int64_t height, int6
   return y;
 }
 
+at::Tensor select_rows(const at::Tensor& t, const std::vector<int64_t>& idx) {
+  return t.index_select(0, torch::tensor(idx, torch::kInt64));
+}
+
 }  // namespace mirage

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mirage {
 
@@ -16,6 +17,9 @@ void check_image_batch(const at::Tensor& x, const std::string& what);
 // size (bilinear, antialiased when shrinking) so the batch fits a model's input. A no-op when
 // it already fits.
 at::Tensor fit_batch(const at::Tensor& x, int64_t channels, int64_t height, int64_t width);
+
+// Rows `idx` of `t` (along dim 0), in that order.
+at::Tensor select_rows(const at::Tensor& t, const std::vector<int64_t>& idx);
 
 // A shape for messages: "[64, 1, 28, 28]".
 std::string shape_text(at::IntArrayRef sizes);

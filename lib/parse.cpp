@@ -38,7 +38,7 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
 
 std::pair<double, double> parse_number_range(const std::string& text, const std::string& what) {
   const auto parts = split_list(text);
-  if (parts.size() != 2 || text.find(',') == std::string::npos) throw UsageError(what + ": expected MIN,MAX, got '" + text + "'");
+  if (parts.size() != 2) throw UsageError(what + ": expected MIN,MAX, got '" + text + "'");
   return {parse_number(parts[0], what), parse_number(parts[1], what)};
 }
 

@@ -5,6 +5,7 @@
 
 #include "detectors/adversarial_data.h"
 #include "lib/error.h"
+#include "lib/image_tensor.h"
 #include "lib/model.h"
 #include "lib/runtime.h"
 
