@@ -138,3 +138,57 @@ TEST_CASE("shape texts read as the messages print them", "[image_tensor]") {
   CHECK(mirage::shape_text(std::vector<int64_t>{}) == "[]");
   CHECK(mirage::image_shape_text(3, 32, 32) == "3x32x32");
 }
+
+namespace {
+
+struct Inner {
+  int64_t steps = 5;
+};
+struct Shaped {
+  std::vector<double> sigmas = {0.5, 1.0};
+  std::vector<int> qualities = {90};
+  double lo = 0.1, hi = 1.5;
+  Inner inner;
+};
+
+const mirage::OptionFields<Shaped>& shaped_fields() {
+  static const auto f = mirage::OptionFields<Shaped>()
+                            .add("sigmas", &Shaped::sigmas)
+                            .add("qualities", &Shaped::qualities)
+                            .add_range("sigma", &Shaped::lo, &Shaped::hi)
+                            .add("steps", &Shaped::inner, &Inner::steps);
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("an option field list reads lists, ranges and fields of member structs, from JSON or from text", "[options]") {
+  Shaped s;
+  const nlohmann::json j = shaped_fields().to_json(s);
+  CHECK(j["sigma"] == nlohmann::json::array({0.1, 1.5}));
+  CHECK(j["steps"] == 5);
+  CHECK(j["qualities"] == nlohmann::json::array({90}));
+  shaped_fields().from_json(s, {{"sigmas", {"1/255", 0.25}}, {"qualities", "75, 50"}, {"sigma", "0,3/2"}, {"steps", 7}}, "cfg");
+  CHECK(s.sigmas.size() == 2);
+  CHECK(s.sigmas[0] == Approx(1.0 / 255));
+  CHECK(s.sigmas[1] == 0.25);
+  CHECK(s.qualities == std::vector<int>{75, 50});
+  CHECK(s.lo == 0);
+  CHECK(s.hi == 1.5);
+  CHECK(s.inner.steps == 7);
+  Shaped back;
+  shaped_fields().from_json(back, shaped_fields().to_json(s), "round trip");
+  CHECK(shaped_fields().to_json(back) == shaped_fields().to_json(s));
+  // One field set from a flag's text names the flag; a bad item names its index.
+  shaped_fields().set(s, "steps", "12", "--steps");
+  CHECK(s.inner.steps == 12);
+  const std::string flag = mirage::test::message_of<mirage::UsageError>([&] { shaped_fields().set(s, "steps", "1.5", "--steps"); });
+  CHECK(flag.find("--steps: must be an integer") == 0);
+  const std::string item = mirage::test::message_of<mirage::UsageError>([&] { shaped_fields().from_json(s, {{"sigmas", {1, "x"}}}, "cfg"); });
+  CHECK(item.find("'sigmas'[1]") != std::string::npos);
+  CHECK_THROWS_AS(shaped_fields().from_json(s, {{"sigma", {2, 1}}}, "cfg"), mirage::UsageError);    // min > max
+  CHECK_THROWS_AS(shaped_fields().from_json(s, {{"sigma", {1, 2, 3}}}, "cfg"), mirage::UsageError); // not a pair
+  CHECK_THROWS_AS(shaped_fields().from_json(s, {{"qualities", {1e10}}}, "cfg"), mirage::UsageError);  // not an int
+  CHECK_THROWS_AS(shaped_fields().from_json(s, {{"sigmas", 3}}, "cfg"), mirage::UsageError);          // not a list
+  CHECK_THROWS_AS(shaped_fields().set(s, "stepz", "1", "--stepz"), mirage::UsageError);
+}
