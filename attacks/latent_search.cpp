@@ -113,6 +113,16 @@ at::Generator nes_generator(const std::vector<uint64_t>& seeds, size_t first, si
 
 }  // namespace
 
+const OptionFields<LatentSearchOptions>& LatentSearchOptions::fields() {
+  using O = LatentSearchOptions;
+  static const OptionFields<O> f = OptionFields<O>()
+      .add("steps", &O::steps).add("lr", &O::lr).add("eps_z", &O::eps_z).add("lambda_z", &O::lambda_z)
+      .add("lambda_aux", &O::lambda_aux).add("gradient_free", &O::gradient_free).add("nes_samples", &O::nes_samples)
+      .add("nes_sigma", &O::nes_sigma).add("truncation", &O::truncation).add("early_stop", &O::early_stop)
+      .add("batch_size", &O::batch_size).add("kappa", &O::kappa);
+  return f;
+}
+
 LatentSearchResult latent_search(const LatentGenerator& generator, Model& target, Model* aux,
                                  const std::vector<uint64_t>& seeds, const at::Tensor& classes,
                                  const at::Tensor& labels, const Goal& goal, const LatentSearchOptions& options,

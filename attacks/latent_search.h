@@ -25,6 +25,7 @@
 
 #include "attacks/attack.h"
 #include "lib/model.h"
+#include "lib/options.h"
 
 namespace mirage {
 
@@ -54,6 +55,8 @@ struct LatentSearchOptions {
   bool early_stop = true;       // freeze a sample once it succeeds (keeps the closest find)
   int64_t batch_size = 64;
   double kappa = 0.1;           // target margin (logits) beyond which L_target stops pulling
+
+  static const OptionFields<LatentSearchOptions>& fields();  // every field above, by its name
 };
 
 struct LatentSearchResult {

@@ -437,6 +437,38 @@ void rank_findings(std::vector<Finding>& findings, int64_t min_n) {
   });
 }
 
+const OptionFields<BlindSpotOptions>& BlindSpotOptions::fields() {
+  using O = BlindSpotOptions;
+  using S = LatentSearchSettings;
+  constexpr double kAny = 1e6;
+  static const OptionFields<O> f =
+      OptionFields<O>(Naming::kPath)
+          .add("batch_size", &O::batch_size).at_least(1)
+          .group("post_processing", OptionFields<O>(Naming::kPath)
+                                        .add("jpeg", &O::jpeg_qualities).within(1, 100)
+                                        .add("blur", &O::blur_sigmas).within(0, kAny, true)
+                                        .add("resize", &O::resize_scales).within(0, 8, true)
+                                        .add("noise", &O::noise_sigmas).within(0, 1, true)
+                                        .add("crop", &O::crop_fractions).within(0, 1, true)
+                                        .add("gray", &O::gray_slice))
+          .group("evasion", OptionFields<O>(Naming::kPath)
+                                .add("eps_linf", &O::evasion_eps_linf).within(0, 1, true)
+                                .add("eps_l2", &O::evasion_eps_l2).within(0, kAny, true)
+                                .add("samples", &O::evasion_samples).at_least(0)
+                                .add("pgd_steps", &O::pgd_steps).at_least(1)
+                                .add("square_queries", &O::square_queries).at_least(0)
+                                .add("minimal_norm", &O::minimal_norm))
+          .add("latent_search", &O::latent_search, &S::n).at_least(0)
+          .add("search_steps", &O::latent_search, &S::steps).at_least(1)
+          .add("search_lr", &O::latent_search, &S::lr).above(0)
+          .add("lambda_z", &O::latent_search, &S::lambda_z).at_least(0)
+          .add("gradient_free", &O::latent_search, &S::gradient_free)
+          .add("clusters", &O::clusters).at_least(0)
+          .add("examples", &O::examples).at_least(0)
+          .add("min_slice", &O::min_slice).at_least(1);
+  return f;
+}
+
 BlindSpotReport search_blind_spots(Detector& detector, const BlindSpotData& data, const BlindSpotOptions& options,
                                    const ImageCodec& codec, const std::function<void(const std::string&)>& progress) {
   if (!data.fakes.defined() || data.fakes.size(0) == 0) throw UsageError("the blind-spot search needs fakes");

@@ -23,6 +23,7 @@
 
 #include "attacks/latent_search.h"
 #include "gan/sampling.h"
+#include "lib/options.h"
 #include "lib/transforms.h"
 
 namespace mirage {
@@ -102,6 +103,12 @@ struct BlindSpotOptions {
   LatentSearchSettings latent_search;  // runs when the data has a GAN
   int64_t batch_size = 256;
   uint64_t seed = 0;
+
+  // The field list of an audit config file (every field but seed, named by path with bounds):
+  // batch_size, post_processing {jpeg, blur, resize, noise, crop, gray}, evasion {eps_linf,
+  // eps_l2, samples, pgd_steps, square_queries, minimal_norm}, latent_search (the n of codes),
+  // search_steps, search_lr, lambda_z, gradient_free, clusters, examples, min_slice.
+  static const OptionFields<BlindSpotOptions>& fields();
 };
 
 struct BlindSpotReport {

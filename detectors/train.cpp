@@ -89,20 +89,38 @@ std::vector<double> sigmoid(const std::vector<double>& z) {
 
 }  // namespace
 
-nlohmann::json DetectorTrainOptions::to_json() const {
-  return {{"epochs", epochs},
-          {"batch_size", batch_size},
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"patience", patience},
-          {"blur_prob", blur_prob},
-          {"blur_sigma", {blur_sigma_min, blur_sigma_max}},
-          {"jpeg_prob", jpeg_prob},
-          {"jpeg_quality", {jpeg_quality_min, jpeg_quality_max}},
-          {"adv_eps", adv_eps},
-          {"adv_steps", adv_steps},
-          {"threshold", threshold},
-          {"seed", seed}};
+const OptionFields<DetectorTrainOptions>& DetectorTrainOptions::fields() {
+  using O = DetectorTrainOptions;
+  static const OptionFields<O> f = OptionFields<O>()
+      .add("epochs", &O::epochs).add("batch_size", &O::batch_size).add("lr", &O::lr)
+      .add("weight_decay", &O::weight_decay).add("patience", &O::patience)
+      .add("blur_prob", &O::blur_prob).within(0, 1)
+      .add_range("blur_sigma", &O::blur_sigma_min, &O::blur_sigma_max).at_least(0)
+      .add("jpeg_prob", &O::jpeg_prob).within(0, 1)
+      .add_range("jpeg_quality", &O::jpeg_quality_min, &O::jpeg_quality_max).within(1, 100)
+      .add("adv_eps", &O::adv_eps).within(0, 1)
+      .add("adv_steps", &O::adv_steps).add("threshold", &O::threshold).add("seed", &O::seed);
+  return f;
+}
+
+nlohmann::json DetectorTrainOptions::to_json() const { return fields().to_json(*this); }
+
+void DetectorTrainOptions::check() const {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw UsageError(what);
+  };
+  need(epochs >= 0, "epochs must be >= 0");
+  need(batch_size >= 2, "batch_size must be at least 2 (half real, half fake)");
+  need(std::isfinite(lr) && lr > 0, "lr must be > 0");
+  need(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be >= 0");
+  need(patience >= 1, "patience must be at least 1");
+  need(blur_prob >= 0 && blur_prob <= 1 && jpeg_prob >= 0 && jpeg_prob <= 1, "blur_prob and jpeg_prob must be in [0, 1]");
+  need(blur_sigma_min >= 0 && blur_sigma_min <= blur_sigma_max, "blur_sigma must be MIN,MAX with 0 <= MIN <= MAX");
+  need(jpeg_quality_min >= 1 && jpeg_quality_max <= 100 && jpeg_quality_min <= jpeg_quality_max,
+       "jpeg_quality must be MIN,MAX with 1 <= MIN <= MAX <= 100");
+  need(adv_eps >= 0 && adv_eps < 1, "adv_eps must be in [0, 1)");
+  need(adv_steps >= 1, "adv_steps must be at least 1");
+  check_threshold_rule(threshold);
 }
 
 nlohmann::json DetectorEpoch::to_json() const {
@@ -182,7 +200,7 @@ std::pair<double, double> fit_platt(const std::vector<double>& z, const std::vec
 
 DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData& data, const DetectorTrainOptions& o,
                                    c10::Device device, const std::function<void(const DetectorEpoch&)>& on_epoch) {
-  check_threshold_rule(o.threshold);
+  o.check();
   const bool fixed_fakes = data.fake_train.defined() && data.fake_train.size(0) > 0;
   if (o.epochs > 0 && (!data.real_train.defined() || data.real_train.size(0) == 0)) {
     throw UsageError("detector training: no real training images");
@@ -191,7 +209,6 @@ DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData
   if (!data.real_val.defined() || data.real_val.size(0) == 0 || !data.fake_val.defined() || data.fake_val.size(0) == 0) {
     throw UsageError("detector training: validation needs both real and fake images (raise the validation fraction)");
   }
-  if (o.batch_size < 2) throw UsageError("detector batch size must be >= 2 (half real, half fake)");
   if (o.jpeg_prob > 0 && !o.codec.has_jpeg()) throw UsageError("JPEG augmentation needs a JPEG codec (lib/image); set jpeg_prob 0");
   net.to(device);
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "detectors/detector_net.h"
+#include "lib/options.h"
 #include "lib/transforms.h"
 
 namespace mirage {
@@ -44,7 +45,12 @@ struct DetectorTrainOptions {
   std::string threshold = "eer";
   uint64_t seed = 0;
   int64_t log_every = 0;  // steps between progress lines (0 = per epoch only)
+
+  // The field list (every field but codec and log_every; the ranges as [min, max]).
+  static const OptionFields<DetectorTrainOptions>& fields();
   nlohmann::json to_json() const;
+  // UsageError for a value out of range, naming the field.
+  void check() const;
 };
 
 // Training data, already fitted to the detector's input and split. Fakes either come as images

@@ -80,77 +80,38 @@ void GanConfig::finalize() {
   if (arch == "cyclegan" && source_channels != channels) identity_weight = 0;  // G(b) ~ b needs equal channels
 }
 
-nlohmann::json GanConfig::to_json() const {
-  return {{"arch", arch}, {"conditional", conditional}, {"loss", loss}, {"channels", channels},
-          {"source_channels", source_channels}, {"size", size}, {"num_classes", num_classes}, {"z_dim", z_dim},
-          {"g_width", g_width}, {"d_width", d_width}, {"d_norm", d_norm}, {"spectral_norm", spectral_norm},
-          {"unet_depth", unet_depth}, {"resnet_blocks", resnet_blocks}, {"sr_blocks", sr_blocks},
-          {"sr_scale", sr_scale}, {"mixture", mixture}, {"toy_hidden", toy_hidden}, {"pack", pack},
-          {"gp_weight", gp_weight}, {"l1_weight", l1_weight}, {"cycle_weight", cycle_weight},
-          {"identity_weight", identity_weight}, {"pool_size", pool_size}, {"content_weight", content_weight},
-          {"adv_weight", adv_weight}, {"batch_size", batch_size}, {"steps", steps}, {"lr_g", lr_g}, {"lr_d", lr_d},
-          {"beta1", beta1}, {"beta2", beta2}, {"n_critic", n_critic}, {"ema_decay", ema_decay},
-          {"ema_start", ema_start}, {"log_every", log_every}, {"sample_every", sample_every},
-          {"checkpoint_every", checkpoint_every}, {"seed", seed}, {"data", data}, {"source", source},
-          {"labels", labels}, {"resize", resize}, {"limit", limit}};
+const OptionFields<GanConfig>& GanConfig::fields() {
+  static const OptionFields<GanConfig> f = OptionFields<GanConfig>()
+      .add("arch", &GanConfig::arch).add("conditional", &GanConfig::conditional)
+      .add("loss", &GanConfig::loss).add("channels", &GanConfig::channels)
+      .add("source_channels", &GanConfig::source_channels).add("size", &GanConfig::size)
+      .add("num_classes", &GanConfig::num_classes).add("z_dim", &GanConfig::z_dim)
+      .add("g_width", &GanConfig::g_width).add("d_width", &GanConfig::d_width)
+      .add("d_norm", &GanConfig::d_norm).add("spectral_norm", &GanConfig::spectral_norm)
+      .add("unet_depth", &GanConfig::unet_depth).add("resnet_blocks", &GanConfig::resnet_blocks)
+      .add("sr_blocks", &GanConfig::sr_blocks).add("sr_scale", &GanConfig::sr_scale)
+      .add("mixture", &GanConfig::mixture).add("toy_hidden", &GanConfig::toy_hidden)
+      .add("pack", &GanConfig::pack).add("gp_weight", &GanConfig::gp_weight)
+      .add("l1_weight", &GanConfig::l1_weight).add("cycle_weight", &GanConfig::cycle_weight)
+      .add("identity_weight", &GanConfig::identity_weight).add("pool_size", &GanConfig::pool_size)
+      .add("content_weight", &GanConfig::content_weight).add("adv_weight", &GanConfig::adv_weight)
+      .add("batch_size", &GanConfig::batch_size).add("steps", &GanConfig::steps)
+      .add("lr_g", &GanConfig::lr_g).add("lr_d", &GanConfig::lr_d)
+      .add("beta1", &GanConfig::beta1).add("beta2", &GanConfig::beta2)
+      .add("n_critic", &GanConfig::n_critic).add("ema_decay", &GanConfig::ema_decay)
+      .add("ema_start", &GanConfig::ema_start).add("log_every", &GanConfig::log_every)
+      .add("sample_every", &GanConfig::sample_every).add("checkpoint_every", &GanConfig::checkpoint_every)
+      .add("seed", &GanConfig::seed).add("data", &GanConfig::data)
+      .add("source", &GanConfig::source).add("labels", &GanConfig::labels)
+      .add("resize", &GanConfig::resize).add("limit", &GanConfig::limit);
+  return f;
 }
 
+nlohmann::json GanConfig::to_json() const { return fields().to_json(*this); }
+
 GanConfig GanConfig::from_json(const nlohmann::json& j, const std::string& source_name) {
-  if (!j.is_object()) throw UsageError(source_name + ": a GAN config must be a JSON object");
   GanConfig c;
-  nlohmann::json known = c.to_json();
-  for (const auto& [key, value] : j.items()) {
-    if (!known.contains(key)) throw UsageError(source_name + ": unknown GAN config key '" + key + "'");
-    const auto& ref = known[key];
-    bool ok = (ref.is_string() && value.is_string()) || (ref.is_boolean() && value.is_boolean()) ||
-              (ref.is_number() && value.is_number());
-    if (!ok) throw UsageError(source_name + ": GAN config key '" + key + "' has the wrong type");
-    known[key] = value;
-  }
-  c.arch = known["arch"];
-  c.conditional = known["conditional"];
-  c.loss = known["loss"];
-  c.channels = known["channels"];
-  c.source_channels = known["source_channels"];
-  c.size = known["size"];
-  c.num_classes = known["num_classes"];
-  c.z_dim = known["z_dim"];
-  c.g_width = known["g_width"];
-  c.d_width = known["d_width"];
-  c.d_norm = known["d_norm"];
-  c.spectral_norm = known["spectral_norm"];
-  c.unet_depth = known["unet_depth"];
-  c.resnet_blocks = known["resnet_blocks"];
-  c.sr_blocks = known["sr_blocks"];
-  c.sr_scale = known["sr_scale"];
-  c.mixture = known["mixture"];
-  c.toy_hidden = known["toy_hidden"];
-  c.pack = known["pack"];
-  c.gp_weight = known["gp_weight"];
-  c.l1_weight = known["l1_weight"];
-  c.cycle_weight = known["cycle_weight"];
-  c.identity_weight = known["identity_weight"];
-  c.pool_size = known["pool_size"];
-  c.content_weight = known["content_weight"];
-  c.adv_weight = known["adv_weight"];
-  c.batch_size = known["batch_size"];
-  c.steps = known["steps"];
-  c.lr_g = known["lr_g"];
-  c.lr_d = known["lr_d"];
-  c.beta1 = known["beta1"];
-  c.beta2 = known["beta2"];
-  c.n_critic = known["n_critic"];
-  c.ema_decay = known["ema_decay"];
-  c.ema_start = known["ema_start"];
-  c.log_every = known["log_every"];
-  c.sample_every = known["sample_every"];
-  c.checkpoint_every = known["checkpoint_every"];
-  c.seed = known["seed"];
-  c.data = known["data"];
-  c.source = known["source"];
-  c.labels = known["labels"];
-  c.resize = known["resize"];
-  c.limit = known["limit"];
+  fields().from_json(c, j, source_name);
   return c;
 }
 

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/options.h"
+
 namespace mirage {
 
 struct GanConfig {
@@ -62,8 +64,11 @@ struct GanConfig {
   // Resolves every "auto"/-1 from the arch and loss and checks ranges; a bad value is a
   // UsageError naming the field. Idempotent.
   void finalize();
+  // The one field list (every field above, by its own name): JSON both ways, flags as text.
+  static const OptionFields<GanConfig>& fields();
   nlohmann::json to_json() const;
-  // Unknown keys and wrong types are UsageErrors naming `source` and the key.
+  // Unknown keys and wrong types are UsageErrors naming `source` and the key; numbers may be
+  // written as text ("1e-4", "8/255").
   static GanConfig from_json(const nlohmann::json& j, const std::string& source);
   // Whether the generator maps noise (dcgan, toy) rather than images (pix2pix, cyclegan, srgan).
   bool noise_to_image() const { return arch == "dcgan" || arch == "toy"; }

@@ -8,6 +8,7 @@
 
 #include "lib/error.h"
 #include "lib/json_io.h"
+#include "lib/options.h"
 #include "lib/parse.h"
 
 namespace mirage {
@@ -238,47 +239,6 @@ AuditConfig parse_audit_config(const nlohmann::json& j) {
 
 namespace {
 
-// A list of numbers (or "1/255" strings), each within [lo, hi] (lo exclusive when open_lo).
-std::vector<double> number_list(const nlohmann::json& obj, const std::string& key, std::vector<double> fallback,
-                                double lo, bool open_lo, double hi, const std::string& path) {
-  if (!obj.contains(key)) return fallback;
-  const std::string where = path + "." + key;
-  const auto& v = obj[key];
-  if (!v.is_array()) throw UsageError(where + ": must be a list of numbers, got " + v.dump());
-  std::vector<double> out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const std::string at = where + "[" + std::to_string(i) + "]";
-    double d = number_field(v[i], at);
-    if ((open_lo ? !(d > lo) : !(d >= lo)) || d > hi) {
-      throw UsageError(at + ": must be in " + std::string(open_lo ? "(" : "[") + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "], got " + v[i].dump());
-    }
-    out.push_back(d);
-  }
-  return out;
-}
-
-bool bool_field(const nlohmann::json& obj, const std::string& key, bool fallback, const std::string& path) {
-  if (!obj.contains(key)) return fallback;
-  if (!obj[key].is_boolean()) throw UsageError(path + "." + key + ": must be true or false, got " + obj[key].dump());
-  return obj[key].get<bool>();
-}
-
-double positive_field(const nlohmann::json& obj, const std::string& key, double fallback, bool allow_zero,
-                      const std::string& path) {
-  if (!obj.contains(key)) return fallback;
-  double d = number_field(obj[key], path + "." + key);
-  if (allow_zero ? d < 0 : !(d > 0)) throw UsageError(path + "." + key + ": must be " + (allow_zero ? ">= 0" : "> 0"));
-  return d;
-}
-
-const nlohmann::json& object_field(const nlohmann::json& obj, const std::string& key, const std::string& path) {
-  static const nlohmann::json empty = nlohmann::json::object();
-  if (!obj.contains(key)) return empty;
-  if (!obj[key].is_object()) throw UsageError(path + "." + key + ": must be an object, got " + obj[key].dump());
-  return obj[key];
-}
-
 bool whole_metric(const std::string& m) {
   return m != "max_slice_failure_rate" && m != "slice_failure_rate";
 }
@@ -330,55 +290,28 @@ const std::vector<std::string>& detector_gate_metrics() {
   return metrics;
 }
 
+const OptionFields<DetectorAuditConfig>& detector_audit_fields() {
+  using C = DetectorAuditConfig;
+  static const OptionFields<C> f =
+      OptionFields<C>(Naming::kPath)
+          .add("n", &C::n).at_least(1)
+          .add("limit", &C::limit).at_least(0)
+          .include(&C::options, BlindSpotOptions::fields())
+          .add("gates", [](const C& c) { return c.source.value("gates", nlohmann::json::array()); },
+               [](C& c, const nlohmann::json& v, const std::string& what) {
+                 if (!v.is_array()) throw UsageError(what + ": must be a list of gates");
+                 c.gates.clear();
+                 for (size_t i = 0; i < v.size(); ++i) c.gates.push_back(parse_detector_gate(v[i], i));
+               });
+  return f;
+}
+
 DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& j) {
   DetectorAuditConfig c;
-  BlindSpotOptions& o = c.options;
-  o.min_slice = 20;  // the blind-spots command's default
+  c.options.min_slice = 20;  // the blind-spots command's default
   if (!j.is_object()) throw UsageError("config: must be a JSON object (docs/reports.md)");
-  only_keys(j, {"n", "limit", "batch_size", "post_processing", "evasion", "latent_search", "search_steps", "search_lr",
-                "lambda_z", "gradient_free", "clusters", "examples", "min_slice", "gates"},
-            "config");
   c.source = j;
-  c.n = integer_field(j, "n", c.n, 1, "config");
-  c.limit = integer_field(j, "limit", c.limit, 0, "config");
-  o.batch_size = integer_field(j, "batch_size", o.batch_size, 1, "config");
-  const auto& pp = object_field(j, "post_processing", "config");
-  const std::string pp_path = "config.post_processing";
-  only_keys(pp, {"jpeg", "blur", "resize", "noise", "crop", "gray"}, pp_path);
-  if (pp.contains("jpeg")) {
-    o.jpeg_qualities.clear();
-    for (double q : number_list(pp, "jpeg", {}, 1, false, 100, pp_path)) {
-      if (q != std::floor(q)) throw UsageError(pp_path + ".jpeg: qualities are integers in [1, 100]");
-      o.jpeg_qualities.push_back(static_cast<int>(q));
-    }
-  }
-  o.blur_sigmas = number_list(pp, "blur", o.blur_sigmas, 0, true, 1e6, pp_path);
-  o.resize_scales = number_list(pp, "resize", o.resize_scales, 0, true, 8, pp_path);
-  o.noise_sigmas = number_list(pp, "noise", o.noise_sigmas, 0, true, 1, pp_path);
-  o.crop_fractions = number_list(pp, "crop", o.crop_fractions, 0, true, 1, pp_path);
-  o.gray_slice = bool_field(pp, "gray", o.gray_slice, pp_path);
-  const auto& ev = object_field(j, "evasion", "config");
-  const std::string ev_path = "config.evasion";
-  only_keys(ev, {"eps_linf", "eps_l2", "samples", "pgd_steps", "square_queries", "minimal_norm"}, ev_path);
-  o.evasion_eps_linf = number_list(ev, "eps_linf", o.evasion_eps_linf, 0, true, 1, ev_path);
-  o.evasion_eps_l2 = number_list(ev, "eps_l2", o.evasion_eps_l2, 0, true, 1e6, ev_path);
-  o.evasion_samples = integer_field(ev, "samples", o.evasion_samples, 0, ev_path);
-  o.pgd_steps = integer_field(ev, "pgd_steps", o.pgd_steps, 1, ev_path);
-  o.square_queries = integer_field(ev, "square_queries", o.square_queries, 0, ev_path);
-  o.minimal_norm = bool_field(ev, "minimal_norm", o.minimal_norm, ev_path);
-  LatentSearchSettings& search = c.options.latent_search;
-  search.n = integer_field(j, "latent_search", search.n, 0, "config");
-  search.steps = integer_field(j, "search_steps", search.steps, 1, "config");
-  search.lr = positive_field(j, "search_lr", search.lr, false, "config");
-  search.lambda_z = positive_field(j, "lambda_z", search.lambda_z, true, "config");
-  search.gradient_free = bool_field(j, "gradient_free", search.gradient_free, "config");
-  o.clusters = integer_field(j, "clusters", o.clusters, 0, "config");
-  o.examples = integer_field(j, "examples", o.examples, 0, "config");
-  o.min_slice = integer_field(j, "min_slice", o.min_slice, 1, "config");
-  if (j.contains("gates")) {
-    if (!j["gates"].is_array()) throw UsageError("config.gates: must be a list of gates");
-    for (size_t i = 0; i < j["gates"].size(); ++i) c.gates.push_back(parse_detector_gate(j["gates"][i], i));
-  }
+  detector_audit_fields().from_json(c, j, "config");
   return c;
 }
 

@@ -89,6 +89,8 @@ struct DetectorAuditConfig {
 // Throws UsageError naming the field ("config.gates[2].max: ..."); every field is optional, with
 // the defaults of `mirage blind-spots`.
 DetectorAuditConfig parse_detector_audit_config(const nlohmann::json& config);
+// Its field list: n, limit, BlindSpotOptions::fields() and gates.
+const OptionFields<DetectorAuditConfig>& detector_audit_fields();
 DetectorAuditConfig read_detector_audit_config(const std::string& path);
 
 const std::vector<std::string>& detector_gate_metrics();

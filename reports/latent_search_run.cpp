@@ -253,13 +253,8 @@ nlohmann::json LatentSearchRun::run(const std::string& dir) {
   if (detector_) summary["threshold"] = detector_->threshold();
   summary["goal"] = detector_ ? "target:0 (real)" : config_.target_class >= 0 ? "target:" + std::to_string(config_.target_class) : "untargeted";
   summary["classes"] = conditional_gan ? nlohmann::json(config_.classes.empty() ? "all" : config_.classes) : nlohmann::json(nullptr);
-  summary["options"] = {{"steps", o.steps},           {"lr", o.lr},
-                        {"eps_z", o.eps_z},           {"lambda_z", o.lambda_z},
-                        {"lambda_aux", o.lambda_aux}, {"kappa", o.kappa},
-                        {"gradient_free", o.gradient_free}, {"nes_samples", o.nes_samples},
-                        {"nes_sigma", o.nes_sigma},   {"truncation", o.truncation},
-                        {"early_stop", o.early_stop}, {"batch_size", o.batch_size},
-                        {"bit_depth", bits}};
+  summary["options"] = LatentSearchOptions::fields().to_json(o);
+  summary["options"]["bit_depth"] = bits;
   summary["n"] = n;
   summary["successes"] = successes;
   summary["rate"] = rate_json(successes, n);

@@ -132,6 +132,33 @@ TEST_CASE("threshold rules: target FPR and equal error rate", "[detectors][thres
   CHECK(r.tpr > 0);
 }
 
+TEST_CASE("detector training options name their fields once: round trip, ranges as text, bad values refused", "[detectors][options]") {
+  mirage::DetectorTrainOptions o;
+  const auto& fields = mirage::DetectorTrainOptions::fields();
+  fields.from_json(o, {{"blur_sigma", "0,3/2"}, {"jpeg_quality", {50, 90}}, {"adv_eps", "4/255"}, {"threshold", "fpr:0.01"}}, "cfg");
+  CHECK(o.blur_sigma_min == 0);
+  CHECK(o.blur_sigma_max == 1.5);
+  CHECK(o.jpeg_quality_min == 50);
+  CHECK(o.jpeg_quality_max == 90);
+  CHECK(o.adv_eps == Approx(4.0 / 255));
+  o.check();
+  mirage::DetectorTrainOptions back;
+  fields.from_json(back, o.to_json(), "round trip");
+  CHECK(back.to_json() == o.to_json());
+  CHECK(o.to_json()["jpeg_quality"] == nlohmann::json::array({50, 90}));
+  CHECK_THROWS_AS(fields.from_json(o, {{"pateince", 3}}, "cfg"), mirage::UsageError);
+  // Bounds of one field refuse as the field is read; the rest fail check().
+  CHECK_THROWS_AS(fields.from_json(o, {{"jpeg_quality", {0, 90}}}, "cfg"), mirage::UsageError);
+  CHECK_THROWS_AS(fields.from_json(o, {{"blur_prob", 2}}, "cfg"), mirage::UsageError);
+  CHECK_THROWS_AS(fields.from_json(o, {{"blur_sigma", "2,1"}}, "cfg"), mirage::UsageError);
+  for (auto bad : {nlohmann::json{{"patience", 0}}, nlohmann::json{{"threshold", "fpr:2"}}, nlohmann::json{{"adv_eps", 1}},
+                   nlohmann::json{{"batch_size", 1}}, nlohmann::json{{"lr", 0}}}) {
+    mirage::DetectorTrainOptions b;
+    fields.from_json(b, bad, "cfg");
+    CHECK_THROWS_AS(b.check(), mirage::UsageError);
+  }
+}
+
 TEST_CASE("Platt scaling recovers the logistic model that generated the labels", "[detectors][calibration]") {
   torch::manual_seed(5);
   const auto z = torch::randn({20000}, torch::kFloat64) * 2;

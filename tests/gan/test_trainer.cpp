@@ -166,6 +166,13 @@ TEST_CASE("GAN configs resolve per-loss defaults and reject bad values", "[gan][
   CHECK_THROWS_AS(bad.finalize(), UsageError);
   CHECK_THROWS_AS(GanConfig::from_json({{"lr", 1}}, "cfg.json"), UsageError);
   CHECK_THROWS_AS(GanConfig::from_json({{"steps", "many"}}, "cfg.json"), UsageError);
+  // Numbers may be written as text (flags, hand-written configs); a fractional count may not.
+  GanConfig text = GanConfig::from_json({{"steps", "3e3"}, {"lr_g", "1/5000"}, {"spectral_norm", "yes"}}, "cfg.json");
+  CHECK(text.steps == 3000);
+  CHECK(text.lr_g == Approx(2e-4));
+  CHECK(text.spectral_norm);
+  CHECK_THROWS_AS(GanConfig::from_json({{"steps", 2.5}}, "cfg.json"), UsageError);
+  CHECK(GanConfig::fields().names().size() == GanConfig().to_json().size());
 }
 
 TEST_CASE("one training step lowers D's loss on the step's data and G's loss against the new D", "[gan][trainer]") {
