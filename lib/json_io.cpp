@@ -40,4 +40,9 @@ nlohmann::json rate_json(int64_t count, int64_t of, const RateKeys& keys) {
   return rate_json(make_rate(count, of), keys);
 }
 
+nlohmann::json stats_json(const ValueStats& s) {
+  if (s.n == 0) return {{"n", 0}, {"mean", nullptr}, {"median", nullptr}, {"p95", nullptr}, {"max", nullptr}};
+  return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
+}
+
 }  // namespace mirage

@@ -28,4 +28,7 @@ nlohmann::json rate_json(const Rate& rate, const RateKeys& keys = {});
 // The same, from the counts.
 nlohmann::json rate_json(int64_t count, int64_t of, const RateKeys& keys = {});
 
+// {"n", "mean", "median", "p95", "max"} of a sample (the four statistics null when it is empty).
+nlohmann::json stats_json(const ValueStats& stats);
+
 }  // namespace mirage

@@ -32,12 +32,6 @@ nlohmann::json attacked_sample_json(const AttackedSample& s) {
 
 namespace {
 
-nlohmann::json stats_json(const std::vector<double>& values) {
-  if (values.empty()) return {{"n", 0}, {"mean", nullptr}, {"median", nullptr}, {"max", nullptr}};
-  const ValueStats s = value_stats(values);
-  return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"max", s.max}};
-}
-
 double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
 
 // Adds autoattack's per-stage counts of one batch to the run's.
@@ -66,9 +60,9 @@ nlohmann::json attack_run_json(const AttackRun& r, int bits) {
       {"clean_accuracy", rate_json(r.clean_accuracy())},
       {"robust_accuracy", rate_json(r.robust_accuracy())},
       {"success_rate", rate_json(r.success_rate())},
-      {"linf", stats_json(r.linf)},
-      {"l2", stats_json(r.l2)},
-      {"queries", {{"total", r.queries_total}, {"per_sample", stats_json(r.queries)}}},
+      {"linf", stats_json(value_stats(r.linf))},
+      {"l2", stats_json(value_stats(r.l2))},
+      {"queries", {{"total", r.queries_total}, {"per_sample", stats_json(value_stats(r.queries))}}},
       {"gradient_calls", r.gradient_calls},
       {"seconds", r.seconds},
       {"attack_seconds", r.attack_seconds},

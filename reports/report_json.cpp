@@ -4,20 +4,12 @@
 
 #include "lib/atomic_file.h"
 #include "lib/image/io.h"
+#include "lib/json_io.h"
 #include "lib/version.h"
 
 namespace mirage {
 
 namespace {
-
-nlohmann::json rate_json(const Rate& r) {
-  return {{"value", r.value}, {"count", r.count}, {"of", r.of}, {"ci95", {r.lo, r.hi}}};
-}
-
-nlohmann::json stats_json(const ValueStats& s) {
-  if (s.n == 0) return {{"n", 0}, {"mean", nullptr}, {"median", nullptr}, {"p95", nullptr}, {"max", nullptr}};
-  return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
-}
 
 nlohmann::json stage_json(const StageTime& t) {
   return {{"name", t.name}, {"started", t.started}, {"finished", t.finished}, {"seconds", t.seconds}};
