@@ -10,6 +10,7 @@
 #include "lib/dataset.h"
 #include "lib/log.h"
 #include "lib/model.h"
+#include "lib/options.h"
 #include "lib/runtime.h"
 
 namespace mirage::cli {
@@ -24,6 +25,33 @@ struct Command {
 
 // Every command, in the order --help lists them.
 const std::vector<Command>& commands();
+
+// A flag that sets a field of an options struct through its field list (lib/options.h): the
+// flag's text is read as the field's type, with the field's bounds, and a bad value names the
+// flag ("--pgd-steps: must be >= 1, got 0"). `key` may name a field of a section ("evasion.samples").
+struct FieldFlag {
+  const char* flag;
+  const char* key;
+  const char* help;
+};
+class FieldFlags {
+ public:
+  explicit FieldFlags(std::vector<FieldFlag> flags) : flags_(std::move(flags)), texts_(flags_.size()) {}
+  void add_to(po::options_description& options) {
+    for (size_t i = 0; i < flags_.size(); ++i) options.add_options()(flags_[i].flag, po::value(&texts_[i]), flags_[i].help);
+  }
+  // The flags given, in table order, on top of `value`.
+  template <class T>
+  void apply(T& value, const OptionFields<T>& fields, const po::variables_map& vm) const {
+    for (size_t i = 0; i < flags_.size(); ++i) {
+      if (vm.count(flags_[i].flag)) fields.set(value, flags_[i].key, texts_[i], std::string("--") + flags_[i].flag);
+    }
+  }
+
+ private:
+  std::vector<FieldFlag> flags_;
+  std::vector<std::string> texts_;
+};
 
 // --device, --seed, --threads, --quiet, --verbose: every command takes them.
 struct CommonFlags {
@@ -83,7 +111,11 @@ int eval_detector_main(const std::vector<std::string>& args);
 int latent_search_main(const std::vector<std::string>& args);
 int blind_spots_main(const std::vector<std::string>& args);
 int audit_main(const std::vector<std::string>& args);
+int audit_robustness_main(const std::vector<std::string>& args);  // `audit robustness`
+int audit_detector_main(const std::vector<std::string>& args);    // `audit detector`
 int report_main(const std::vector<std::string>& args);
+int report_diff_main(const std::vector<std::string>& args);   // `report diff`
+int report_merge_main(const std::vector<std::string>& args);  // `report merge`
 }  // namespace mirage::cli
 
 #include "lib/classifier.h"

@@ -2,24 +2,16 @@
 // checkpoints, sample grids, per-step metrics, divergence checks.
 #include <torch/torch.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "cli/common.h"
-#include "gan/data.h"
-#include "gan/metrics.h"
-#include "gan/run.h"
 #include "gan/trainer.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
-#include "lib/image/edges.h"
-#include "lib/image/grid.h"
-#include "lib/image/io.h"
 #include "lib/image/open_data.h"
 #include "lib/json_io.h"
 #include "lib/log.h"
-#include "lib/parse.h"
+#include "reports/gan_training_run.h"
 
 namespace mirage::cli {
 
@@ -29,13 +21,8 @@ namespace fs = std::filesystem;
 
 // Flags that set a GanConfig field: given on the command line, they win over --config and (for
 // the resumable fields) over a resumed checkpoint's config.
-struct ConfigFlag {
-  const char* flag;
-  const char* key;
-  const char* help;
-};
-const std::vector<ConfigFlag>& config_flags() {
-  static const std::vector<ConfigFlag> flags = {
+FieldFlags config_flags() {
+  return FieldFlags({
       {"loss", "loss", "ns | wgan-gp | hinge | lsgan (default: ns; cyclegan: lsgan)"},
       {"steps", "steps", "generator steps (default 2000)"},
       {"batch-size", "batch_size", "images per step (default 64)"},
@@ -66,34 +53,7 @@ const std::vector<ConfigFlag>& config_flags() {
       {"log-every", "log_every", "steps between metrics.jsonl lines (default 10)"},
       {"sample-every", "sample_every", "steps between sample grids, 0 = end only (default 500)"},
       {"checkpoint-every", "checkpoint_every", "steps between checkpoints, 0 = end only (default 500)"},
-  };
-  return flags;
-}
-
-// Values from flags into the config JSON, typed as the config's field is.
-void apply_flags(nlohmann::json& j, const po::variables_map& vm, const std::vector<std::string>& texts) {
-  const nlohmann::json defaults = GanConfig().to_json();
-  const auto& flags = config_flags();
-  for (size_t i = 0; i < flags.size(); ++i) {
-    if (!vm.count(flags[i].flag)) continue;
-    const std::string& text = texts[i];
-    const std::string what = std::string("--") + flags[i].flag;
-    const auto& ref = defaults[flags[i].key];
-    if (ref.is_string()) {
-      j[flags[i].key] = text;
-    } else if (ref.is_number_integer()) {
-      double v = parse_number(text, what);
-      if (v != std::floor(v)) throw UsageError(what + ": expected a whole number, got '" + text + "'");
-      j[flags[i].key] = static_cast<int64_t>(v);
-    } else {
-      j[flags[i].key] = parse_number(text, what);
-    }
-  }
-}
-
-// Canny edge maps of every image of `data`, as a data set aligned with it (pix2pix pairs).
-std::shared_ptr<Dataset> edges_of(Dataset& data) {
-  return mapped_dataset(data, [](const at::Tensor& images) { return canny_edges(images); }, 1, "edges");
+  });
 }
 
 }  // namespace
@@ -103,7 +63,7 @@ int train_gan_main(const std::vector<std::string>& args) {
   std::string out, arch = "dcgan", data, labels, source, val_data, config_file, resize;
   int64_t epochs = 0, limit = 0;
   bool resume = false, overwrite = false, spectral_norm = false;
-  std::vector<std::string> texts(config_flags().size());
+  FieldFlags field_flags = config_flags();
   po::options_description options("options");
   options.add_options()
     ("out,o", po::value(&out)->required(), "run folder: checkpoint/, samples/, metrics.jsonl, train.json")
@@ -119,9 +79,7 @@ int train_gan_main(const std::vector<std::string>& args) {
     ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted: crop or stretch")
     ("resume", po::bool_switch(&resume), "continue the run in --out from its checkpoint")
     ("overwrite", po::bool_switch(&overwrite), "start over in an --out that holds an earlier run");
-  for (size_t i = 0; i < config_flags().size(); ++i) {
-    options.add_options()(config_flags()[i].flag, po::value(&texts[i]), config_flags()[i].help);
-  }
+  field_flags.add_to(options);
   add_common_options(options, common);
   po::variables_map vm;
   if (!parse_command("train-gan", "--out DIR [options]",
@@ -169,8 +127,8 @@ int train_gan_main(const std::vector<std::string>& args) {
   if (!resume || given("resize")) j["resize"] = resize;
   if (!resume || given("limit")) j["limit"] = limit;
   if (resume && given("seed")) j["seed"] = common.runtime.seed;
-  apply_flags(j, vm, texts);
   GanConfig config = GanConfig::from_json(j, config_file.empty() ? "flags" : config_file);
+  field_flags.apply(config, GanConfig::fields(), vm);
   if (epochs < 0 || limit < 0) throw UsageError("--epochs and --limit must be >= 0");
   if (!resume && !overwrite) {
     std::error_code ec;
@@ -183,46 +141,9 @@ int train_gan_main(const std::vector<std::string>& args) {
   const std::string started = utc_now();
 
   // Data: the config's own spec on resume, so a resumed run trains on the same images.
-  std::shared_ptr<Dataset> train_data, source_data, val, val_source;
-  std::unique_ptr<GanDataSource> source_stream, val_stream;
-  if (config.arch == "toy") {
-    config.finalize();
-    source_stream = toy_source(config.mixture, config.seed, runtime.device);
-  } else {
-    const int64_t want_channels = vm.count("channels") || resume ? config.channels : 0;
-    const int64_t want_size = vm.count("size") || resume ? config.size : 0;
-    train_data = open_data(config.data, config.labels, config.resize, want_channels, want_size, want_size);
-    train_data = limit_dataset(train_data, config.limit, derive_seed(config.seed, "limit"));
-    const DatasetInfo& info = train_data->info();
-    config.channels = info.channels;
-    config.size = info.height;
-    if (info.height != info.width) throw UsageError(config.data + ": images must be square for a GAN (use --size)");
-    if (config.conditional) config.num_classes = info.num_classes;
-    const bool translation = config.arch == "pix2pix" || config.arch == "cyclegan";
-    auto open_source = [&](Dataset& target) -> std::shared_ptr<Dataset> {
-      if (config.source == "edges") return edges_of(target);
-      return open_data(config.source, "", config.resize, 0, config.size, config.size);
-    };
-    if (translation) {
-      source_data = open_source(*train_data);
-      config.source_channels = source_data->info().channels;
-    }
-    config.finalize();
-    if (epochs > 0) config.steps = std::max<int64_t>(1, epochs * (train_data->size() / config.batch_size) / config.n_critic);
-    source_stream = dataset_source(train_data, source_data, config.arch == "cyclegan", config.channels, config.size,
-                                   config.source_channels, config.seed, runtime.device);
-    if (val_data.empty() && (config.data.rfind("fashion-mnist", 0) == 0 || config.data.rfind("fmnist", 0) == 0)) {
-      val_data = "fashion-mnist:test";
-    }
-    if (!config.noise_to_image() && !val_data.empty()) {
-      val = open_data(val_data, "", config.resize, config.channels, config.size, config.size);
-      if (translation) val_source = config.source == "edges" ? edges_of(*val) : open_source(*val);
-      val_stream = dataset_source(val, val_source, false, config.channels, config.size, config.source_channels,
-                                  config.seed, runtime.device);
-    }
-  }
-
-  GanTrainer trainer(config, *source_stream, runtime.device);
+  GanTrainingData training_data = open_gan_training_data(config, resume || vm.count("channels"), resume || vm.count("size"),
+                                                         epochs, val_data, runtime.device);
+  GanTrainer trainer(config, *training_data.stream, runtime.device);
   if (resume) trainer.resume(checkpoint);
   // Only now, with data, config and trainer good, does an --overwrite remove the earlier run.
   if (!resume && overwrite) {
@@ -230,71 +151,13 @@ int train_gan_main(const std::vector<std::string>& args) {
     fs::remove_all(dir, ec);
     if (ec) throw InputError(out + ": cannot remove the earlier run (" + ec.message() + ")");
   }
-  ensure_directory((dir / "samples").string());
   const GanConfig& c = trainer.config();
   log_info("training " + c.arch + (c.conditional ? " (conditional)" : "") + " with " + c.loss + " loss on " +
-           source_stream->name() + " for " + std::to_string(c.steps) + " steps on " + runtime.device.str());
-
-  // metrics.jsonl: a resumed run drops the lines past its checkpoint, then appends.
-  std::ofstream metrics = open_metrics_log((dir / "metrics.jsonl").string(), resume, trainer.step());
-
-  int64_t last_checkpoint = resume ? trainer.step() : 0;
-  std::vector<std::string> sample_files;
-  GanStepMetrics last;
-  double ips_sum = 0;
-  int64_t ips_n = 0;
-  GanTrainHooks hooks;
-  hooks.on_metrics = [&](const GanStepMetrics& m) {
-    metrics << m.to_json().dump() << "\n";
-    metrics.flush();
-    last = m;
-    ips_sum += m.images_per_second;
-    ++ips_n;
-  };
-  hooks.on_samples = [&](int64_t step, const at::Tensor& images) {
-    char name[64];
-    std::snprintf(name, sizeof(name), "samples/step-%06lld.png", static_cast<long long>(step));
-    if (c.arch == "toy") write_image((dir / name).string(), toy_scatter_image(images, toy_mixture(c.mixture)));
-    else write_grid((dir / name).string(), images, 8);
-    sample_files.push_back(name);
-  };
-  hooks.on_checkpoint = [&](int64_t step, const std::string&) { last_checkpoint = step; };
-  try {
-    trainer.run(hooks, checkpoint);
-  } catch (const DivergedError& e) {
-    throw DivergedError(std::string(e.what()) + "; " +
-                        (last_checkpoint > 0 ? "the last good checkpoint (step " + std::to_string(last_checkpoint) +
-                                                   ") is kept in " + checkpoint
-                                             : std::string("no checkpoint had been written yet")));
-  }
-  metrics.close();
-
+           training_data.stream->name() + " for " + std::to_string(c.steps) + " steps on " + runtime.device.str());
   nlohmann::json summary = run_header("train-gan", runtime, started);
-  summary["config"] = c.to_json();
-  summary["data"] = {{"train", source_stream->name()}, {"n", train_data ? train_data->size() : 0},
-                     {"validation", val ? nlohmann::json(val->info().name) : nlohmann::json(nullptr)}};
-  summary["steps"] = trainer.step();
-  summary["resumed"] = resume;
-  summary["final"] = last.to_json();
-  summary["mean_images_per_second"] = ips_n ? ips_sum / static_cast<double>(ips_n) : 0.0;
-  if (val_stream) {
-    nlohmann::json v = nlohmann::json::object();
-    for (const auto& [k, value] : trainer.model().validate(val_stream->batch(0, std::min<int64_t>(256, val->size())))) v[k] = value;
-    summary["validation"] = v;
-  }
-  if (c.arch == "toy") {
-    at::Generator gen = make_generator(derive_seed(c.seed, "toy-eval"));
-    ToyMixture mixture = toy_mixture(c.mixture);
-    ModeCoverage mc = mode_coverage(mixture, trainer.model().samples(trainer.fixed_batch(), 2500, gen));
-    summary["mode_coverage"] = mode_coverage_json(mc, c.mixture, 2500);
-    log_info("modes covered " + std::to_string(mc.modes_covered) + "/" + std::to_string(mc.modes) +
-             ", high-quality samples " + std::to_string(mc.high_quality_fraction));
-  }
-  summary["checkpoint"] = checkpoint;
-  summary["generator"] = checkpoint_generator_path(checkpoint);
-  summary["samples"] = sample_files;
+  summary.update(run_gan_training(trainer, training_data, out, resume));
   write_json((dir / "train.json").string(), summary);
-  log_info("wrote " + checkpoint + ", " + std::to_string(sample_files.size()) + " sample grid(s) and " +
+  log_info("wrote " + checkpoint + ", " + std::to_string(summary["samples"].size()) + " sample grid(s) and " +
            (dir / "train.json").string());
   return kExitOk;
 }
