@@ -3,8 +3,6 @@
 // the run goes on; the exit code tells a script whether every file was scored.
 #include <torch/torch.h>
 
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -13,8 +11,8 @@
 #include "detectors/detector.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
-#include "lib/image/folder_dataset.h"
 #include "lib/log.h"
+#include "reports/score_run.h"
 
 namespace mirage::cli {
 
@@ -89,126 +87,50 @@ int score_main(const std::vector<std::string>& args) {
   Runtime runtime = start_runtime(common);
 
   auto detector = load_detector(detector_path, runtime.device);
-  const ModelSpec& spec = detector->spec();
   const DetectorInfo& info = detector->info();
-  ResizePolicy policy;
-  try {
-    policy = parse_resize_policy(info.input_policy);
-  } catch (const UsageError& e) {
-    throw UsageError(detector_path + ": input_policy: " + e.what());
-  }
   const double threshold = threshold_override.value_or(detector->threshold());
-
-  ImageFileList files;
-  if (!inputs.empty()) files = collect_image_paths(inputs);
-  if (!list_path.empty()) {
-    const ImageFileList listed = read_image_list(list_path);
-    files.paths.insert(files.paths.end(), listed.paths.begin(), listed.paths.end());
-    files.name += (files.name.empty() ? "" : " ") + list_path;
-  }
-  files.labels.assign(files.paths.size(), -1);
-  files.class_names.clear();
-  const std::vector<std::string> paths = files.paths;
-  const auto n_total = static_cast<int64_t>(paths.size());
-  ImageShape shape;
-  shape.channels = spec.channels;
-  shape.height = spec.height;
-  shape.width = spec.width;
-  ImageFilesDataset dataset(std::move(files), shape, policy);
+  const ScoreInputs images = open_score_inputs(inputs, list_path, *detector, detector_path);
 
   // Lines go to stdout as they come (a pipe sees progress), to a file only on completion.
   std::unique_ptr<AtomicFile> file;
   if (out != "-") file = std::make_unique<AtomicFile>(out);
   std::ostream& lines = file ? file->stream() : std::cout;
-
   const std::string started = utc_now();
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t scored = 0, fake = 0;
-  double sum_p = 0;
-  std::vector<BadItem> bad;
-  Progress progress("score", n_total);
-  for (int64_t first = 0; first < n_total; first += batch_size) {
-    std::vector<int64_t> indices;
-    for (int64_t i = first; i < std::min(first + batch_size, n_total); ++i) indices.push_back(i);
-    const size_t bad_before = bad.size();
-    Batch batch = get_batch_skipping_bad(dataset, indices, bad);
-    at::Tensor p;
-    if (batch.size() > 0) {
-      torch::NoGradGuard no_grad;
-      p = detector->p_fake(batch.images.to(detector->device())).to(torch::kCPU, torch::kDouble).contiguous();
-    }
-    // Good items come back in order, so walking the indices interleaves them with the bad ones.
-    size_t next_bad = bad_before;
-    int64_t row = 0;
-    for (int64_t index : indices) {
-      const std::string& path = paths[static_cast<size_t>(index)];
-      if (next_bad < bad.size() && bad[next_bad].index == index) {
-        log_warn(bad[next_bad].error);
-        lines << nlohmann::json{{"path", path}, {"error", bad[next_bad].error}}.dump() << "\n";
-        bad[next_bad].id = path;  // the summary names files, not data-set indices
-        ++next_bad;
-        continue;
-      }
-      const double p_fake = p.data_ptr<double>()[row++];
-      const bool is_fake = p_fake >= threshold;
-      lines << nlohmann::json{{"path", path}, {"p_fake", p_fake}, {"verdict", is_fake ? "fake" : "real"},
-                              {"threshold", threshold}}
-                   .dump()
-            << "\n";
-      ++scored;
-      fake += is_fake;
-      sum_p += p_fake;
-    }
-    if (!file) lines.flush();
-    progress.advance(static_cast<int64_t>(indices.size()), "fake " + std::to_string(fake) + "/" + std::to_string(scored));
-  }
-  progress.finish();
+  const ScoreTotals t = score_files(*detector, images, batch_size, threshold, lines, /*flush=*/!file);
   if (!lines) throw InputError((file ? out : std::string("stdout")) + ": write failed");
   if (file) file->commit();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double images_per_second = seconds > 0 ? static_cast<double>(scored) / seconds : 0.0;
-  const nlohmann::json mean_p = scored > 0 ? nlohmann::json(sum_p / static_cast<double>(scored)) : nlohmann::json(nullptr);
 
   if (!summary_path.empty()) {
-    nlohmann::json detector_json = model_file_json(detector_path, spec);
+    nlohmann::json detector_json = model_file_json(detector_path, detector->spec());
     detector_json.update({{"kind", info.kind},
                           {"threshold", info.threshold},
                           {"threshold_rule", info.threshold_rule},
-                          {"input_policy", resize_policy_name(policy)}});
+                          {"input_policy", images.input_policy}});
     nlohmann::json failed_items = nlohmann::json::array();
-    for (const auto& item : bad) failed_items.push_back({{"path", item.id}, {"error", item.error}});
+    for (const auto& item : t.bad) failed_items.push_back({{"path", item.id}, {"error", item.error}});
+    nlohmann::json result = t.to_json();
+    result["threshold"] = threshold;
+    result["threshold_source"] = threshold_override ? "--threshold" : "detector";
     nlohmann::json summary = run_header("score", runtime, started);
-    summary.update({
-        {"detector", detector_json},
-        {"inputs", inputs},
-        {"list", list_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(list_path)},
-        {"out", out},
-        {"batch_size", batch_size},
-        {"result",
-         {{"n", n_total},
-          {"scored", scored},
-          {"failed", bad.size()},
-          {"fake", fake},
-          {"real", scored - fake},
-          {"mean_p_fake", mean_p},
-          {"threshold", threshold},
-          {"threshold_source", threshold_override ? "--threshold" : "detector"},
-          {"seconds", seconds},
-          {"images_per_second", images_per_second}}},
-        {"failed_items", failed_items},
-    });
+    summary.update({{"detector", detector_json},
+                    {"inputs", inputs},
+                    {"list", list_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(list_path)},
+                    {"out", out},
+                    {"batch_size", batch_size},
+                    {"result", result},
+                    {"failed_items", failed_items}});
     write_json(summary_path, summary);
   }
   char mean_text[32] = "-";
-  if (scored > 0) std::snprintf(mean_text, sizeof(mean_text), "%.4f", sum_p / static_cast<double>(scored));
+  if (t.scored > 0) std::snprintf(mean_text, sizeof(mean_text), "%.4f", t.sum_p_fake / static_cast<double>(t.scored));
   char line[320];
   std::snprintf(line, sizeof(line), "scored %lld of %lld images: %lld fake, %lld real at threshold %.4g, mean p_fake %s; %.1f img/s%s%s",
-                static_cast<long long>(scored), static_cast<long long>(n_total), static_cast<long long>(fake),
-                static_cast<long long>(scored - fake), threshold, mean_text, images_per_second,
+                static_cast<long long>(t.scored), static_cast<long long>(t.n), static_cast<long long>(t.fake),
+                static_cast<long long>(t.scored - t.fake), threshold, mean_text, t.images_per_second(),
                 out == "-" ? "" : ", wrote ", out == "-" ? "" : out.c_str());
   log_info(line);
-  if (!bad.empty()) {
-    log_warn(std::to_string(bad.size()) + " file(s) could not be read (see their error lines); exit code " +
+  if (!t.bad.empty()) {
+    log_warn(std::to_string(t.bad.size()) + " file(s) could not be read (see their error lines); exit code " +
              std::to_string(kExitSomeFilesFailed));
     return kExitSomeFilesFailed;
   }
