@@ -106,4 +106,12 @@ void write_findings_contact_sheet(const nlohmann::json& findings, const std::str
   if (!cells.empty()) write_grid(path, torch::stack(cells), examples);
 }
 
+std::string finding_line(size_t rank, const Finding& f) {
+  char line[256];
+  std::snprintf(line, sizeof(line), "  #%zu %s %s %s: %lld/%lld %s (%.1f%%, 95%% CI %.1f-%.1f%%)", rank, f.search.c_str(),
+                f.slice.c_str(), f.parameters.dump().c_str(), static_cast<long long>(f.failures), static_cast<long long>(f.n),
+                f.population == "fakes" ? "called real" : "called fake", 100 * f.rate, 100 * f.ci_low, 100 * f.ci_high);
+  return line;
+}
+
 }  // namespace mirage

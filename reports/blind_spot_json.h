@@ -26,6 +26,8 @@ nlohmann::json finding_example_json(const FindingExample& e, const Finding& f, c
 
 // The finding object at `rank` (1 = worst) with its examples already shaped.
 nlohmann::json finding_json(const Finding& f, int rank, const nlohmann::json& examples);
+// "  #<rank> <search> <slice> <parameters>: k/n called real (r%, 95% CI lo-hi%)": a finding in the log.
+std::string finding_line(size_t rank, const Finding& f);
 
 // Every finding of `report` ranked (rank 1 first), examples included. When `image_dir` is set,
 // the examples of the top 20 findings are written there as NN_<population>_<k>.png and recorded

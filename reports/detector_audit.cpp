@@ -324,4 +324,27 @@ nlohmann::json detector_report_json(const DetectorAudit& audit, const BlindSpotD
   };
 }
 
+std::vector<LogLine> detector_audit_lines(const DetectorAudit& audit, const std::vector<DetectorGateResult>& gates) {
+  std::vector<LogLine> out;
+  const auto& m = audit.overall;
+  char line[256];
+  std::snprintf(line, sizeof(line), "AUC %.4f, TPR@1%%FPR %.4f, accuracy %.4f at threshold %.4f on %lld reals, %lld fakes",
+                m.auc, m.tpr_at_1pct_fpr, m.accuracy, audit.threshold, static_cast<long long>(m.n_real),
+                static_cast<long long>(m.n_fake));
+  out.push_back({line});
+  const auto& findings = audit.blind_spots.findings;
+  for (size_t i = 0; i < findings.size() && i < 5; ++i) out.push_back({finding_line(i + 1, findings[i])});
+  for (const auto& g : gates) {
+    std::string what = g.gate.metric + (g.gate.slice.empty() ? "" : " " + g.gate.slice + " " + g.gate.parameters.dump());
+    if (g.found) {
+      std::snprintf(line, sizeof(line), "gate %s: %.4f %s %.4f %s", what.c_str(), g.value, g.op.c_str(), g.threshold,
+                    g.passed ? "passed" : "FAILED");
+    } else {
+      std::snprintf(line, sizeof(line), "gate %s: no such finding FAILED", what.c_str());
+    }
+    out.push_back({line, !g.passed});
+  }
+  return out;
+}
+
 }  // namespace mirage

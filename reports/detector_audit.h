@@ -14,6 +14,7 @@
 #include "detectors/blind_spots.h"
 #include "detectors/evaluate.h"
 #include "reports/audit_config.h"
+#include "reports/gates.h"
 #include "reports/report_json.h"
 #include "reports/robustness_audit.h"
 
@@ -65,6 +66,8 @@ struct DetectorGateResult {
 // that large; slice_failure_rate the rate of the first (worst) finding that matches.
 std::vector<DetectorGateResult> evaluate_detector_gates(const DetectorAuditConfig& config, const DetectorAudit& audit);
 bool all_passed(const std::vector<DetectorGateResult>& gates);
+// What `mirage audit detector` logs: the headline metrics, the five worst findings, each gate.
+std::vector<LogLine> detector_audit_lines(const DetectorAudit& audit, const std::vector<DetectorGateResult>& gates);
 
 // What the audit does not know about its inputs.
 struct DetectorReportMetadata {

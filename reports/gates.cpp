@@ -1,5 +1,7 @@
 #include "reports/gates.h"
 
+#include <cstdio>
+
 #include "lib/error.h"
 
 namespace mirage {
@@ -56,6 +58,28 @@ bool all_passed(const std::vector<GateResult>& gates) {
     if (!g.passed) return false;
   }
   return true;
+}
+
+std::vector<LogLine> robustness_audit_lines(const RobustnessAudit& audit, const std::vector<GateResult>& gates,
+                                            bool sharded) {
+  std::vector<LogLine> out;
+  char line[200];
+  std::snprintf(line, sizeof(line), "clean accuracy %.4f on %lld images", audit.clean_accuracy.value,
+                static_cast<long long>(audit.n));
+  out.push_back({line});
+  for (const auto& r : audit.results) {
+    std::snprintf(line, sizeof(line), "  %-12s eps %-8s robust accuracy %.4f [%.4f, %.4f]  (%.1f s)", r.attack.c_str(),
+                  r.eps_text.c_str(), r.robust_accuracy.value, r.robust_accuracy.lo, r.robust_accuracy.hi, r.time.seconds);
+    out.push_back({line});
+  }
+  for (const auto& g : gates) {
+    if (sharded) break;
+    std::string what = g.metric + (g.attack.empty() ? "" : " " + g.attack) + (g.has_eps ? " eps " + g.eps_text : "");
+    std::snprintf(line, sizeof(line), "gate %s: %.4f %s %.4f %s", what.c_str(), g.value, g.op.c_str(), g.threshold,
+                  g.passed ? "passed" : "FAILED");
+    out.push_back({line, !g.passed});
+  }
+  return out;
 }
 
 }  // namespace mirage

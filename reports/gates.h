@@ -25,4 +25,14 @@ struct GateResult {
 std::vector<GateResult> evaluate_gates(const AuditConfig& config, const RobustnessAudit& audit);
 bool all_passed(const std::vector<GateResult>& gates);
 
+// A line of an audit's summary for the log; `warn` for a failed gate.
+struct LogLine {
+  std::string text;
+  bool warn = false;
+};
+// What `mirage audit robustness` logs: clean accuracy, each attack x eps, and each gate (none for
+// a shard: its own numbers decide nothing).
+std::vector<LogLine> robustness_audit_lines(const RobustnessAudit& audit, const std::vector<GateResult>& gates,
+                                            bool sharded);
+
 }  // namespace mirage
