@@ -116,25 +116,40 @@ const std::vector<std::string>& fashion_mnist_classes() {
   return names;
 }
 
-std::shared_ptr<Dataset> open_fashion_mnist(const std::string& split) {
-  std::string prefix;
-  if (split == "train") {
-    prefix = "train";
-  } else if (split == "test") {
-    prefix = "t10k";
-  } else {
-    throw UsageError("fashion-mnist: unknown split '" + split + "' (train or test)");
+namespace {
+
+// <dir>/<prefix>-<what>-<idxN>-ubyte.gz, or the same without .gz; "" when neither exists.
+std::string idx_file(const fs::path& dir, const std::string& prefix, const std::string& what) {
+  const std::string base = prefix + "-" + what + (what == "images" ? "-idx3-ubyte" : "-idx1-ubyte");
+  for (const std::string& name : {base + ".gz", base}) {
+    std::error_code ec;
+    if (fs::is_regular_file(dir / name, ec)) return (dir / name).string();
   }
-  fs::path dir(fashion_mnist_dir());
-  fs::path images = dir / (prefix + "-images-idx3-ubyte.gz");
-  fs::path labels = dir / (prefix + "-labels-idx1-ubyte.gz");
-  if (!fs::exists(images)) {
-    throw InputError(images.string() +
+  return "";
+}
+
+}  // namespace
+
+std::shared_ptr<Dataset> open_idx_dir(const std::string& dir, const std::string& split, const std::string& name,
+                                      const std::vector<std::string>& class_names) {
+  if (idx_file(dir, "train", "images").empty() && idx_file(dir, "t10k", "images").empty()) return nullptr;
+  if (split != "train" && split != "test") throw UsageError(dir + ": unknown split '" + split + "' (train or test)");
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  const std::string images = idx_file(dir, prefix, "images");
+  if (images.empty()) throw InputError(dir + ": no " + prefix + "-images-idx3-ubyte[.gz] for the " + split + " split");
+  return open_idx_dataset(images, idx_file(dir, prefix, "labels"), name, class_names);
+}
+
+std::shared_ptr<Dataset> open_fashion_mnist(const std::string& split) {
+  if (split != "train" && split != "test") throw UsageError("fashion-mnist: unknown split '" + split + "' (train or test)");
+  const std::string dir = fashion_mnist_dir();
+  auto data = open_idx_dir(dir, split, "fashion-mnist:" + split, fashion_mnist_classes());
+  if (!data) {
+    throw InputError((fs::path(dir) / (std::string(split == "train" ? "train" : "t10k") + "-images-idx3-ubyte.gz")).string() +
                      ": Fashion-MNIST not found (install the Debian package dataset-fashion-mnist, "
                      "run scripts/setup.sh, or set MIRAGE_FASHION_MNIST_DIR)");
   }
-  return open_idx_dataset(images.string(), labels.string(), "fashion-mnist:" + split,
-                          fashion_mnist_classes());
+  return data;
 }
 
 std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {

@@ -67,6 +67,12 @@ std::shared_ptr<Dataset> open_idx_dataset(const std::string& images_path,
                                           const std::string& name,
                                           const std::vector<std::string>& class_names = {});
 
+// A folder of IDX files as MNIST-style archives name them: split "train" is
+// train-images-idx3-ubyte[.gz] (+ train-labels-idx1-ubyte[.gz]), "test" the t10k- files.
+// nullptr when the folder holds neither split's images; the other split missing is an InputError.
+std::shared_ptr<Dataset> open_idx_dir(const std::string& dir, const std::string& split, const std::string& name,
+                                      const std::vector<std::string>& class_names = {});
+
 // Fashion-MNIST from the dataset-fashion-mnist package (or $MIRAGE_FASHION_MNIST_DIR);
 // split is "train" (60k) or "test" (10k).
 std::string fashion_mnist_dir();

@@ -5,7 +5,9 @@
 
 #include <cctype>
 #include <filesystem>
+#include <utility>
 
+#include "lib/cifar.h"
 #include "lib/error.h"
 #include "lib/image/folder_dataset.h"
 #include "lib/image_tensor.h"
@@ -126,6 +128,26 @@ std::string sibling_labels(const fs::path& images) {
   return "";
 }
 
+// "DIR:train" / "DIR:test" for an existing folder: {DIR, split}; else {spec, ""}.
+std::pair<std::string, std::string> split_suffix(const std::string& spec) {
+  for (const std::string split : {"train", "test"}) {
+    const std::string suffix = ":" + split;
+    if (!ends_with(spec, suffix)) continue;
+    const std::string dir = spec.substr(0, spec.size() - suffix.size());
+    std::error_code ec;
+    if (fs::is_directory(dir, ec)) return {dir, split};
+  }
+  return {spec, ""};
+}
+
+// A folder of CIFAR batch files or of MNIST-style IDX files, opened at `split` (default test);
+// nullptr for any other folder.
+std::shared_ptr<Dataset> open_archive_dir(const std::string& dir, const std::string& split) {
+  const std::string s = split.empty() ? "test" : split;
+  if (auto cifar = open_cifar_dir(dir, s)) return cifar;
+  return open_idx_dir(dir, s, dir + ":" + s);
+}
+
 }  // namespace
 
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageShape& target,
@@ -142,10 +164,16 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const ImageShape&
     no_labels_file("fashion-mnist");
     return fitted(open_fashion_mnist(*split), target, policy);
   }
+  const auto [dir, split] = split_suffix(spec);
   std::error_code ec;
-  const fs::file_status status = fs::status(spec, ec);
+  const fs::file_status status = fs::status(dir, ec);
   if (!fs::exists(status)) throw InputError(spec + ": no such file or directory");
   if (fs::is_directory(status)) {
+    if (auto archive = open_archive_dir(dir, split)) {
+      if (!labels_path.empty()) throw UsageError(labels_path + ": " + dir + " holds its own labels");
+      return fitted(archive, target, policy);
+    }
+    if (!split.empty()) throw UsageError(spec + ": ':" + split + "' applies to a CIFAR or IDX folder, not to an image folder");
     no_labels_file("an image folder");
     return std::make_shared<ImageFolderDataset>(spec, target, policy);
   }
@@ -168,6 +196,10 @@ std::string describe_data_specs() {
          "  fashion-mnist[:train|test]   the embedded Fashion-MNIST (default split: test)\n"
          "  DIR                          DIR/<class>/<image> (label = sorted class index),\n"
          "                               or images directly in DIR (unlabelled)\n"
+         "  DIR[:train|test]             a folder of CIFAR-10/100 binary batches\n"
+         "                               (test_batch.bin, data_batch_*.bin; test.bin, train.bin)\n"
+         "                               or of MNIST-style IDX files (t10k-*, train-*);\n"
+         "                               default split: test\n"
          "  FILE.idx, FILE.gz, *-ubyte*  IDX images; labels from the sibling file named\n"
          "                               with 'labels' for 'images', if there is one\n"
          "  LIST.txt, LIST.lst, LIST.csv one image per line: 'path [label]', relative to\n"

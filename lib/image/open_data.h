@@ -10,7 +10,9 @@ namespace mirage {
 
 // Opens a data set from a spec, tried in this order:
 //   fashion-mnist[:train|test], fmnist[:train|test]  the embedded set (default split: test)
-//   <folder>                      ImageFolderDataset (root/<class>/<image>, or unlabelled)
+//   <folder>[:train|test]         a folder of CIFAR-10/100 binary batches (lib/cifar.h) or of
+//                                 MNIST-style IDX files (t10k-*, train-*), split test by default
+//   <folder>                      otherwise ImageFolderDataset (root/<class>/<image>, or unlabelled)
 //   <file>.idx | .gz | *-ubyte*   IDX images; labels from `labels_path`, else from a sibling
 //                                 named with "images" -> "labels" (and "idx3" -> "idx1", as
 //                                 Fashion-MNIST's files are) when it exists, else unlabelled

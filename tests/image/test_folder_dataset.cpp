@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "lib/cifar.h"
 #include "lib/dataset.h"
 #include "lib/error.h"
 #include "lib/idx.h"
@@ -295,4 +296,37 @@ TEST_CASE("open_dataset names Fashion-MNIST with or without a split", "[open][fa
   const auto fitted = open_dataset("fashion-mnist:test", ImageShape{3, 32, 32});
   CHECK(fitted->get({0, 1}).images.sizes() == at::IntArrayRef({2, 3, 32, 32}));
   CHECK_FALSE(describe_data_specs().empty());
+}
+
+TEST_CASE("open_dataset opens CIFAR and IDX folders at a split, fitted to the target", "[open]") {
+  ScratchFolder cifar;
+  at::Tensor images = torch::randint(0, 256, {4, 3, 32, 32}, torch::kLong).to(torch::kUInt8);
+  at::Tensor labels = torch::arange(4, torch::kLong);
+  write_cifar_file(cifar.file("test_batch.bin"), images, labels, CifarKind::kCifar10);
+  write_cifar_file(cifar.file("data_batch_1.bin"), images.narrow(0, 0, 3), labels.narrow(0, 0, 3), CifarKind::kCifar10);
+  const auto test = open_dataset(cifar.path().string());
+  CHECK(test->size() == 4);
+  CHECK(test->info().name == cifar.path().string() + ":test");
+  CHECK(open_dataset(cifar.path().string() + ":train")->size() == 3);
+  const auto small = open_dataset(cifar.path().string() + ":test", ImageShape{1, 28, 28});
+  CHECK(small->get({0}).images.sizes() == at::IntArrayRef({1, 1, 28, 28}));
+  CHECK(open_dataset(cifar.path().string())->get({2}).labels[0].item<int64_t>() == 2);
+
+  // A folder of MNIST-style IDX files (as /usr/share/datasets/fashion-mnist is).
+  ScratchFolder idx;
+  write_idx(idx.file("t10k-images-idx3-ubyte.gz"), torch::zeros({5, 6, 6}, torch::kUInt8), true);
+  write_idx(idx.file("t10k-labels-idx1-ubyte.gz"), torch::arange(5, torch::kLong).to(torch::kUInt8), true);
+  write_idx(idx.file("train-images-idx3-ubyte"), torch::zeros({7, 6, 6}, torch::kUInt8), false);
+  const auto idx_test = open_dataset(idx.path().string());
+  CHECK(idx_test->size() == 5);
+  CHECK(idx_test->get({4}).labels[0].item<int64_t>() == 4);
+  const auto idx_train = open_dataset(idx.path().string() + ":train");
+  CHECK(idx_train->size() == 7);
+  CHECK(idx_train->get({0}).labels[0].item<int64_t>() == -1);  // no train labels file: unlabelled
+
+  // A split on an image folder, or a labels file for an archive folder, is a usage error.
+  ScratchFolder plain;
+  write_level(plain.file("0.png"), 10);
+  CHECK_THROWS_AS(open_dataset(plain.path().string() + ":train"), UsageError);
+  CHECK_THROWS_AS(open_dataset(cifar.path().string(), {}, ResizePolicy::kShorterSideCrop, cifar.file("l.idx")), UsageError);
 }

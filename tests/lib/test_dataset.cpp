@@ -14,7 +14,7 @@ namespace {
 std::shared_ptr<Dataset> toy(int64_t n) {
   auto images = torch::arange(n).to(torch::kByte).view({n, 1, 1, 1}).expand({n, 1, 4, 4}).contiguous();
   auto labels = torch::arange(n) % 3;
-  return std::make_shared<TensorDataset>(images, labels, DatasetInfo{"toy"});
+  return std::make_shared<TensorDataset>(images, labels, DatasetInfo{"toy", 0, 0, 0, 0, {}});
 }
 
 std::vector<int64_t> epoch_order(BatchLoader& loader, Dataset&, int64_t* max_batch = nullptr) {
