@@ -30,4 +30,16 @@ std::string one_line(const std::exception& e) {
   return "unknown error";
 }
 
+std::string torch_error_text(const std::exception& e) {
+  const std::string text = e.what();
+  const std::string marker = "RuntimeError: ";
+  const size_t at = text.rfind(marker);
+  if (at == std::string::npos) return one_line(e);
+  std::string what = text.substr(at + marker.size());
+  const size_t end = what.find('\n');
+  if (end != std::string::npos) what = what.substr(0, end);
+  while (!what.empty() && (what.back() == '\r' || what.back() == ' ')) what.pop_back();
+  return what.empty() ? one_line(e) : what;
+}
+
 }  // namespace mirage

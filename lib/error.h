@@ -47,5 +47,9 @@ int exit_code_for(const std::exception& e);
 
 // One line for a user: the message without LibTorch's backtrace or trailing newlines.
 std::string one_line(const std::exception& e);
+// The line of a LibTorch error that says what went wrong: for the TorchScript interpreter's
+// errors (a traceback, then "RuntimeError: <what>") the text after the last "RuntimeError: ",
+// else one_line.
+std::string torch_error_text(const std::exception& e);
 
 }  // namespace mirage

@@ -155,6 +155,7 @@ std::unique_ptr<TorchScriptModel> TorchScriptModel::load(const std::string& path
     throw InputError(path + ": not a loadable TorchScript file (" + one_line(e) + ")");
   }
   ModelSpec spec = overrides;
+  const bool shape_from_flags = overrides.channels > 0 || overrides.height > 0 || overrides.width > 0;
   bool had_metadata = !extra[kMetadataFile].empty();
   if (had_metadata) {
     nlohmann::json j;
@@ -174,11 +175,19 @@ std::unique_ptr<TorchScriptModel> TorchScriptModel::load(const std::string& path
   }
   module.eval();
   for (auto p : module.parameters()) p.set_requires_grad(false);
-  return std::unique_ptr<TorchScriptModel>(new TorchScriptModel(std::move(module), std::move(spec), device,
-                                                                path, had_metadata));
+  const bool shape_from_metadata = had_metadata && (spec.channels > overrides.channels || spec.height > overrides.height ||
+                                                    spec.width > overrides.width);
+  auto model = std::unique_ptr<TorchScriptModel>(new TorchScriptModel(std::move(module), std::move(spec), device,
+                                                                      path, had_metadata));
+  if (shape_from_flags) model->shape_source_ = "flags (--channels/--height/--width)";
+  if (shape_from_metadata) model->shape_source_ += std::string(shape_from_flags ? " and " : "") + "its mirage.json";
+  return model;
 }
 
 void TorchScriptModel::complete_spec(const DatasetInfo& data) {
+  if (spec_.channels == 0 || spec_.height == 0 || spec_.width == 0) {
+    shape_source_ += std::string(shape_source_.empty() ? "" : " and ") + "the data (" + data.name + ")";
+  }
   if (spec_.channels == 0) spec_.channels = data.channels;
   if (spec_.height == 0) spec_.height = data.height;
   if (spec_.width == 0) spec_.width = data.width;
@@ -210,8 +219,12 @@ at::Tensor TorchScriptModel::logits(const at::Tensor& x) {
   torch::jit::IValue out;
   try {
     out = module_.forward({input});
-  } catch (const c10::Error& e) {
-    throw InputError(path_ + ": forward failed (" + one_line(e) + ")");
+  } catch (const std::exception& e) {  // c10::Error, or the interpreter's JITException
+    // Most often the input shape is not the one the model was written for: say which shape was
+    // tried, where it came from and how to set it, then the model's own complaint.
+    throw InputError(path_ + ": forward failed on images " + shape_text(x.sizes()) + " (input shape from " +
+                     (shape_source_.empty() ? std::string("the defaults") : shape_source_) +
+                     "; set it with --channels/--height/--width): " + torch_error_text(e));
   }
   at::Tensor result;
   if (out.isTensor()) {

@@ -66,6 +66,9 @@ class TorchScriptModel final : public Model {
   c10::Device device() const override { return device_; }
   const std::string& path() const { return path_; }
   bool had_metadata() const { return had_metadata_; }
+  // Where the input shape came from, for messages: "flags (--channels/--height/--width)",
+  // "its mirage.json", "the data (<name>)", or a mix ("flags and the data (...)").
+  const std::string& shape_source() const { return shape_source_; }
   torch::jit::Module& module() { return module_; }
 
  private:
@@ -76,6 +79,7 @@ class TorchScriptModel final : public Model {
   c10::Device device_;
   std::string path_;
   bool had_metadata_;
+  std::string shape_source_;
   at::Tensor mean_, std_;
 };
 

@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <torch/script.h>
 #include <torch/torch.h>
 
+#include "lib/cifar.h"
 #include "lib/dataset.h"
 #include "lib/image/io.h"
 #include "tests/cli/cli_util.h"
@@ -167,6 +169,22 @@ TEST_CASE("attack: bad input exits 2 with one line and leaves no output", "[cli]
     }
     return (dir.path() / "eleven").string();
   }();
+  // A model written for RGB input, given gray data (its shape comes from the data).
+  static const std::string rgb = [] {
+    torch::jit::Module m(c10::QualifiedName("__torch__.Rgb"));
+    m.define("def forward(self, x):\n    return torch.conv2d(x, torch.ones(10, 3, 1, 1)).mean([2, 3])\n");
+    m.save(dir.file("rgb.pt"));
+    return dir.file("rgb.pt");
+  }();
+  // A CIFAR-10 folder whose test batch is cut short.
+  static const std::string cifar = [] {
+    std::filesystem::create_directories(dir.path() / "cifar");
+    const std::string f = (dir.path() / "cifar" / "test_batch.bin").string();
+    mirage::write_cifar_file(f, torch::zeros({2, 3, 32, 32}, torch::kUInt8), torch::zeros({2}, torch::kLong),
+                             mirage::CifarKind::kCifar10);
+    std::filesystem::resize_file(f, 3073 + 100);
+    return (dir.path() / "cifar").string();
+  }();
   struct Case {
     std::string args;
     std::string mentions;
@@ -185,6 +203,8 @@ TEST_CASE("attack: bad input exits 2 with one line and leaves no output", "[cli]
       {m + "--attack pgd --bit-depth 12", "bit-depth"},
       {m + "--attack pgd --data " + eleven, "classes"},
       {"attack --model " + dir.file("nope.pt") + " --attack pgd", "nope.pt"},
+      {"attack --model " + rgb + " --attack pgd --limit 4", "forward failed on images [2, 1, 28, 28] (input shape from the data"},
+      {m + "--attack pgd --data " + cifar, "test_batch.bin: 3173 bytes is not a whole number of CIFAR-10 records"},
   }));
   const std::string out = dir.file("out");
   INFO(c.args);

@@ -219,3 +219,33 @@ TEST_CASE("a classifier scripted in PyTorch with no metadata works as is", "[mod
   for (int i = 0; i < 3; ++i)
     for (int k = 0; k < 10; ++k) CHECK(logits[i][k].item<float>() == Approx(expected[i][k]).margin(1e-4));
 }
+
+TEST_CASE("a model fed the wrong input shape says which shape, where it came from, and the model's complaint", "[model][errors]") {
+  test::TempDir dir;
+  torch::jit::Module rgb(c10::QualifiedName("__torch__.Rgb"));
+  rgb.define("def forward(self, x):\n    return torch.conv2d(x, torch.ones(4, 3, 1, 1)).mean([2, 3])\n");
+  rgb.save(dir.file("rgb.pt"));
+  DatasetInfo gray;
+  gray.name = "fashion-mnist:test";
+  gray.channels = 1;
+  gray.height = gray.width = 28;
+  auto model = TorchScriptModel::load(dir.file("rgb.pt"), torch::kCPU);
+  const std::string from_data = test::message_of<InputError>([&] { model->complete_spec(gray); });
+  CHECK(from_data.find(dir.file("rgb.pt") + ": forward failed on images [2, 1, 28, 28]") == 0);
+  CHECK(from_data.find("from the data (fashion-mnist:test)") != std::string::npos);
+  CHECK(from_data.find("--channels") != std::string::npos);
+  CHECK(from_data.find("3 channels") != std::string::npos);  // the model's own complaint, not the interpreter's banner
+  CHECK(from_data.find("The following operation failed") == std::string::npos);
+  ModelSpec flags;
+  flags.channels = 1;
+  flags.height = flags.width = 8;
+  flags.num_classes = 4;
+  auto flagged = TorchScriptModel::load(dir.file("rgb.pt"), torch::kCPU, flags);
+  const std::string from_flags = test::message_of<InputError>([&] { flagged->logits(torch::rand({1, 1, 8, 8})); });
+  CHECK(from_flags.find("from flags (--channels/--height/--width)") != std::string::npos);
+  // The right shape works.
+  ModelSpec right = flags;
+  right.channels = 3;
+  CHECK(TorchScriptModel::load(dir.file("rgb.pt"), torch::kCPU, right)->logits(torch::rand({2, 3, 8, 8})).sizes() ==
+        at::IntArrayRef({2, 4}));
+}
