@@ -67,7 +67,7 @@ int attack_main(const std::vector<std::string>& args) {
     ("batch-size", po::value(&batch_size)->default_value(128), "images per attack batch")
     ("bit-depth", po::value(&bits)->default_value(16), "bits per channel of the written PNGs: 16 (near-lossless) or 8")
     ("no-images", po::bool_switch(&no_images), "write samples.jsonl and summary.json only")
-    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch")
+    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop, stretch or imagenet (shorter side to 256/224 of the input, then the centre)")
     ("list", po::bool_switch(&list), "list the attacks and exit");
   add_spec_options(options, spec_flags);
   add_common_options(options, common);

@@ -32,7 +32,7 @@ int audit_robustness_main(const std::vector<std::string>& args) {
     ("config,c", po::value(&config_path), "audit config JSON: attacks, eps, limit, gates (docs/reports.md)")
     ("out,o", po::value(&out), "report JSON file (written atomically), or - for stdout")
     ("images", po::value(&images_dir), "also write each worst example's clean/adversarial pair as PNGs here")
-    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch")
+    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop, stretch or imagenet (shorter side to 256/224 of the input, then the centre)")
     ("shard", po::value(&shard_text), "I/N: audit only the I-th of N contiguous runs of batches; 'mirage report merge' joins the N reports");
   add_render_options(options, render);
   add_spec_options(options, spec_flags);

@@ -21,7 +21,7 @@ int eval_main(const std::vector<std::string>& args) {
     ("out,o", po::value(&out)->default_value("-"), "where to write the JSON (- = stdout)")
     ("batch-size", po::value(&eval.batch_size)->default_value(256), "images per forward pass")
     ("limit", po::value(&eval.limit)->default_value(0), "evaluate the first N samples only (0 = all)")
-    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch");
+    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop, stretch or imagenet (shorter side to 256/224 of the input, then the centre)");
   add_spec_options(options, spec_flags);
   add_common_options(options, common);
   po::positional_options_description positional;

@@ -58,7 +58,7 @@ int train_advgan_main(const std::vector<std::string>& args) {
     ("model,m", po::value(&model_path), "TorchScript classifier (.pt) to attack (frozen; --resume: the checkpoint's)")
     ("data", po::value(&data)->default_value("fashion-mnist:train"), "training data (fashion-mnist[:train|test], image folder, IDX file, or file list)")
     ("labels", po::value(&labels), "IDX label file for IDX --data (default: found beside it)")
-    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop or stretch")
+    ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop, stretch or imagenet (shorter side to 256/224 of the input, then the centre)")
     ("out,o", po::value(&out), "checkpoint folder: generator.pt, config.json, state.pt")
     ("overwrite", po::bool_switch(&overwrite), "replace --out if it exists and is not empty")
     ("resume", po::bool_switch(&resume), "continue the run in --out from its checkpoint (e.g. with more --epochs)")

@@ -54,7 +54,7 @@ int train_detector_main(const std::vector<std::string>& args) {
     ("adv-steps", po::value(&train.adv_steps)->default_value(5), "adversarial training: PGD steps")
     ("size", po::value(&c.size)->default_value(0), "detector input height = width (default: the data's or the GAN's)")
     ("in-channels", po::value(&c.channels)->default_value(0), "detector input channels, 1 or 3 (default: the real data's)")
-    ("resize", po::value(&c.resize)->default_value("crop"), "how other-sized images are fitted: crop or stretch (stored in the detector)");
+    ("resize", po::value(&c.resize)->default_value("crop"), "how other-sized images are fitted: crop, stretch or imagenet (stored in the detector)");
   field_flags.add_to(options);
   add_common_options(options, common);
   po::variables_map vm;

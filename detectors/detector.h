@@ -25,7 +25,7 @@ struct DetectorInfo {
   std::string kind;             // cnn | spectral | discriminator | adversarial | ensemble
   double threshold = 0.5;       // verdict "fake" iff p_fake >= threshold
   std::string threshold_rule;   // "eer" or "fpr:<f>", chosen on validation data
-  std::string input_policy = "crop";  // how other-sized images are fitted (crop | stretch)
+  std::string input_policy = "crop";  // how other-sized images are fitted (crop | stretch | imagenet)
   nlohmann::json validation = nlohmann::json::object();  // metrics on the validation split
   nlohmann::json training = nlohmann::json::object();    // data summary, options, epochs
   nlohmann::json to_json() const;

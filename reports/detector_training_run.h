@@ -31,7 +31,7 @@ struct DetectorTrainingConfig {
   int64_t size = 0, channels = 0;  // detector input (0 = the data's, or the GAN's size)
   double val_fraction = 0.2;
   std::string threshold = "eer";  // "eer" | "fpr:<f>"
-  std::string resize = "crop";    // crop | stretch
+  std::string resize = "crop";    // crop | stretch | imagenet
   // epochs, lr, weight_decay < 0: the kind's default (5 epochs, 0 for discriminator and ensemble;
   // lr 2e-4, spectral 1e-2; weight decay 0, spectral 1e-3). threshold, seed and codec are set by
   // the run.

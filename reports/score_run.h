@@ -19,7 +19,7 @@ namespace mirage {
 // The files of `inputs` (image files, folders walked recursively, list files) then of `list`
 // ("" = none), unlabelled, read as `detector` takes them (its channels and size, by its
 // input_policy). InputError for a missing input or no images; UsageError for a detector whose
-// input_policy is not crop or stretch.
+// input_policy is not crop, stretch or imagenet.
 struct ScoreInputs {
   std::vector<std::string> paths;  // in scoring order
   std::shared_ptr<Dataset> images;  // ids are the paths

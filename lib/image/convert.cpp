@@ -1,6 +1,8 @@
 // lib/image/convert.cpp
 #include "lib/image/convert.h"
 
+#include <cmath>
+
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
@@ -12,11 +14,17 @@ namespace mirage {
 ResizePolicy parse_resize_policy(const std::string& name) {
   if (name == "crop") return ResizePolicy::kShorterSideCrop;
   if (name == "stretch") return ResizePolicy::kStretch;
-  throw UsageError("resize policy '" + name + "': expected 'crop' or 'stretch'");
+  if (name == "imagenet") return ResizePolicy::kImageNet;
+  throw UsageError("resize policy '" + name + "': expected 'crop', 'stretch' or 'imagenet'");
 }
 
 std::string resize_policy_name(ResizePolicy policy) {
-  return policy == ResizePolicy::kStretch ? "stretch" : "crop";
+  switch (policy) {
+    case ResizePolicy::kStretch: return "stretch";
+    case ResizePolicy::kImageNet: return "imagenet";
+    case ResizePolicy::kShorterSideCrop: break;
+  }
+  return "crop";
 }
 
 namespace {
@@ -131,13 +139,18 @@ cv::Mat fit_mat(const cv::Mat& mat, int64_t channels, int64_t height, int64_t wi
   const int64_t h = height == 0 ? src_h : height;
   const int64_t w = width == 0 ? src_w : width;
   int64_t scaled_h = h, scaled_w = w;
-  if (policy == ResizePolicy::kShorterSideCrop) {
+  if (policy != ResizePolicy::kStretch) {
+    // The area to cover: the target, or for kImageNet the target / (224/256), rounded.
+    const int64_t cover_h = policy == ResizePolicy::kImageNet ? std::llround(h / kImageNetCropFraction) : h;
+    const int64_t cover_w = policy == ResizePolicy::kImageNet ? std::llround(w / kImageNetCropFraction) : w;
+    scaled_h = cover_h;
+    scaled_w = cover_w;
     // The axis needing the larger scale sets it; the other side is truncated as torchvision's
-    // Resize does, but never below the target so that the crop always fits.
-    if (w * src_h >= h * src_w) {
-      scaled_h = std::max(h, w * src_h / src_w);
+    // Resize does, but never below the area so that the crop always fits.
+    if (cover_w * src_h >= cover_h * src_w) {
+      scaled_h = std::max(cover_h, cover_w * src_h / src_w);
     } else {
-      scaled_w = std::max(w, h * src_w / src_h);
+      scaled_w = std::max(cover_w, cover_h * src_w / src_h);
     }
   }
   if (scaled_h != src_h || scaled_w != src_w) {

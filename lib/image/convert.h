@@ -22,9 +22,16 @@ enum class ResizePolicy {
   kShorterSideCrop,
   // Scale each axis to the target, distorting the aspect ratio; keeps all content.
   kStretch,
+  // The ImageNet evaluation transform: scale so the image covers target * 256/224 (the shorter
+  // side to 256 for a 224 target), then centre-crop the target: torchvision's Resize(256) +
+  // CenterCrop(224), at any target size.
+  kImageNet,
 };
 
-// "crop" or "stretch"; anything else is a UsageError.
+// The central fraction of each side kImageNet keeps after its resize (224/256).
+constexpr double kImageNetCropFraction = 224.0 / 256.0;
+
+// "crop", "stretch" or "imagenet"; anything else is a UsageError.
 ResizePolicy parse_resize_policy(const std::string& name);
 std::string resize_policy_name(ResizePolicy policy);
 

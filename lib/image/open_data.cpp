@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <utility>
 
@@ -67,8 +68,12 @@ class FittedDataset final : public Dataset {
       return batch;
     }
     at::Tensor x = batch.images;
-    if (policy_ == ResizePolicy::kShorterSideCrop) {
-      x = crop_to_aspect(x, shape_.height, shape_.width);
+    if (policy_ != ResizePolicy::kStretch) x = crop_to_aspect(x, shape_.height, shape_.width);
+    if (policy_ == ResizePolicy::kImageNet) {
+      // The centre 224/256 of each side, then the resize: Resize(256) + CenterCrop(224) up to rounding.
+      const int64_t ch = std::max<int64_t>(1, std::llround(x.size(2) * kImageNetCropFraction));
+      const int64_t cw = std::max<int64_t>(1, std::llround(x.size(3) * kImageNetCropFraction));
+      x = x.narrow(2, (x.size(2) - ch) / 2, ch).narrow(3, (x.size(3) - cw) / 2, cw);
     }
     batch.images = fit_batch(x, shape_.channels, shape_.height, shape_.width).contiguous();
     return batch;

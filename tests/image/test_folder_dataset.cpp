@@ -330,3 +330,16 @@ TEST_CASE("open_dataset opens CIFAR and IDX folders at a split, fitted to the ta
   CHECK_THROWS_AS(open_dataset(plain.path().string() + ":train"), UsageError);
   CHECK_THROWS_AS(open_dataset(cifar.path().string(), {}, ResizePolicy::kShorterSideCrop, cifar.file("l.idx")), UsageError);
 }
+
+TEST_CASE("tensor-held data takes the imagenet policy as image files do: the frame is cropped away", "[open]") {
+  ScratchFolder dir;
+  at::Tensor images = torch::zeros({2, 256, 256}, torch::kUInt8);
+  images.narrow(1, 16, 224).narrow(2, 16, 224).fill_(200);  // the centre CenterCrop(224) keeps
+  write_idx(dir.file("images.idx"), images, false);
+  const auto data = open_dataset(dir.file("images.idx"), ImageShape{1, 224, 224}, ResizePolicy::kImageNet);
+  const at::Tensor x = data->get({0, 1}).images;
+  REQUIRE(x.sizes() == at::IntArrayRef({2, 1, 224, 224}));
+  CHECK(x.min().item<float>() == Approx(200 / 255.0));
+  const auto cropped = open_dataset(dir.file("images.idx"), ImageShape{1, 224, 224}, ResizePolicy::kShorterSideCrop);
+  CHECK(cropped->get({0}).images.min().item<float>() < 0.5);  // the plain crop keeps the dark frame
+}

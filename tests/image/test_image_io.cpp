@@ -203,8 +203,27 @@ TEST_CASE("stretch keeps the whole image: both side stripes survive", "[fit]") {
   CHECK(out.at<cv::Vec3b>(5, 9) == cv::Vec3b(255, 0, 0));
 }
 
+TEST_CASE("the imagenet policy is Resize(256) then CenterCrop(224): the outer 16/256 of each side goes", "[fit]") {
+  // A red frame of 1/16 of each side around a green centre: exactly what CenterCrop(224) of 256 drops.
+  for (const int side : {256, 512}) {
+    cv::Mat framed(side, side, CV_8UC3, cv::Scalar(0, 0, 255));
+    framed(cv::Rect(side / 16, side / 16, side * 14 / 16, side * 14 / 16)).setTo(cv::Scalar(0, 255, 0));
+    const cv::Mat out = fit_mat(framed, 3, 224, 224, ResizePolicy::kImageNet);
+    REQUIRE(out.size() == cv::Size(224, 224));
+    cv::Mat green;
+    cv::inRange(out, cv::Scalar(0, 255, 0), cv::Scalar(0, 255, 0), green);
+    CHECK(cv::countNonZero(green) == 224 * 224);
+    // The plain centre crop keeps the frame.
+    const cv::Mat cropped = fit_mat(framed, 3, 224, 224, ResizePolicy::kShorterSideCrop);
+    CHECK(cropped.at<cv::Vec3b>(0, 0) == cv::Vec3b(0, 0, 255));
+  }
+  CHECK(parse_resize_policy("imagenet") == ResizePolicy::kImageNet);
+  CHECK(resize_policy_name(ResizePolicy::kImageNet) == "imagenet");
+  CHECK_THROWS_AS(parse_resize_policy("imagenett"), UsageError);
+}
+
 TEST_CASE("fit_mat always returns exactly the target size", "[fit]") {
-  const auto policy = GENERATE(ResizePolicy::kShorterSideCrop, ResizePolicy::kStretch);
+  const auto policy = GENERATE(ResizePolicy::kShorterSideCrop, ResizePolicy::kStretch, ResizePolicy::kImageNet);
   const auto [rows, cols] = GENERATE(std::pair<int, int>{7, 13}, std::pair<int, int>{13, 7},
                                      std::pair<int, int>{1, 50}, std::pair<int, int>{50, 1},
                                      std::pair<int, int>{5, 6});
