@@ -18,7 +18,6 @@
 #include "lib/image_tensor.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "lib/parse.h"
 #include "reports/blind_spot_json.h"
 #include "reports/detector_inputs.h"
 

@@ -24,8 +24,10 @@ std::shared_ptr<Dataset> open_cifar_files(const std::vector<std::string>& files,
 
 // A folder of the archive's files: split "train" (CIFAR-10 data_batch_1..5.bin, CIFAR-100
 // train.bin) or "test" (test_batch.bin, test.bin); class names from batches.meta.txt
-// (CIFAR-10) or fine_label_names.txt (CIFAR-100) when present. nullptr when `dir` holds no
-// CIFAR batch file; a split that is missing there is an InputError.
+// (CIFAR-10) or fine_label_names.txt (CIFAR-100) when present. nullptr when `dir` is not a
+// CIFAR folder: CIFAR-10 is known by test_batch.bin or data_batch_1.bin, CIFAR-100 (whose
+// train.bin / test.bin names are generic) only with its fine_label_names.txt or
+// coarse_label_names.txt beside them. A split missing from a CIFAR folder is an InputError.
 std::shared_ptr<Dataset> open_cifar_dir(const std::string& dir, const std::string& split);
 
 // Writes [N, 3, 32, 32] u8 images and [N] labels as one CIFAR file (CIFAR-100: the label as
