@@ -42,7 +42,8 @@ at::Tensor dlr_loss(const at::Tensor& logits, const at::Tensor& labels, const Go
 
 nlohmann::json Apgd::options_json() const {
   nlohmann::json j = {{"norm", norm_name(options_.norm)}, {"eps", options_.eps},   {"steps", options_.steps},
-                      {"restarts", options_.restarts},     {"loss", options_.loss}, {"rho", options_.rho}};
+                      {"restarts", options_.restarts},     {"loss", options_.loss}, {"rho", options_.rho},
+                      {"early_stop", options_.early_stop}, {"compact", options_.compact}};
   if (targeted_) j["target_classes"] = options_.target_classes;
   return j;
 }
@@ -56,11 +57,14 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& z, Norm norm, double e
 
 }  // namespace
 
-at::Tensor Apgd::single_run(Model& model, const at::Tensor& x, const at::Tensor& y, const Goal& goal,
-                            const Goal& success_goal, at::Tensor& found, at::Tensor& queries,
+at::Tensor Apgd::single_run(Model& model, const at::Tensor& x_in, const at::Tensor& y_in, const Goal& goal_in,
+                            const Goal& success_goal_in, at::Tensor& found, at::Tensor& queries,
                             int64_t& gradient_calls) {
   const auto& o = options_;
-  const int64_t n = x.size(0);
+  const int64_t n = x_in.size(0);
+  // Per-row state, narrowed as rows retire (ActiveRows); the loss reads the current y and goal.
+  auto x = x_in, y = y_in;
+  Goal goal = goal_in, success_goal = success_goal_in;
   auto loss_fn = [&](const at::Tensor& logits) {
     return o.loss == "dlr" ? dlr_loss(logits, y, goal) : goal_cross_entropy(logits, y, goal);
   };
@@ -73,51 +77,63 @@ at::Tensor Apgd::single_run(Model& model, const at::Tensor& x, const at::Tensor&
   auto [grad, logits] = input_gradient(model, x_adv, loss_fn);
   gradient_calls += 1;
   queries += 1;
+  torch::NoGradGuard no_grad;
   auto loss = loss_fn(logits).detach();
-  found = goal_met(logits, y, success_goal);
+  auto met = goal_met(logits, y, success_goal);
+  // The run's results, one row per sample given: whether it was made adversarial, and where.
+  found = met.clone();
   auto x_best_adv = x_adv.clone();
+  ActiveRows rows(n, x.device(), o.compact);
   auto x_best = x_adv.clone(), grad_best = grad.clone(), loss_best = loss.clone();
   auto step = torch::full({n}, 2.0 * o.eps, x.options());
-  auto loss_steps = torch::zeros({o.steps, n}, x.options());
+  auto loss_steps = torch::zeros({n, o.steps}, x.options());  // a row's loss after each step
   auto reduced_last_check = torch::ones({n}, x.options().dtype(torch::kBool));
   auto loss_best_last_check = loss_best.clone();
+  auto x_adv_old = x_adv.clone();
+  // With early stop a sample leaves at its first adversarial iterate (the reference keeps
+  // stepping it and returns its latest one; whether it is broken is the same either way).
+  auto retire_met = [&](const at::Tensor& now_met) {
+    return !o.early_stop || rows.retire(now_met, {&x, &y, &goal.targets, &success_goal.targets, &x_adv, &x_adv_old,
+                                                  &grad, &x_best, &grad_best, &loss_best, &step, &loss_steps,
+                                                  &reduced_last_check, &loss_best_last_check});
+  };
+  if (!retire_met(met)) return x_best_adv;
   auto checkpoints = apgd_checkpoints(o.steps);
   size_t next_check = 0;
   int64_t last_check = 0;
-  auto x_adv_old = x_adv.clone();
 
   for (int64_t i = 0; i < o.steps; ++i) {
-    {
-      torch::NoGradGuard g;
-      auto grad2 = x_adv - x_adv_old;
-      x_adv_old = x_adv.clone();
-      const double a = i > 0 ? 0.75 : 1.0;
-      at::Tensor dir = o.norm == Norm::kLinf ? grad.sign() : grad / per_sample(lp_norms(grad, Norm::kL2) + 1e-12);
-      auto z = project(x, x_adv + per_sample(step) * dir, o.norm, o.eps);
-      x_adv = project(x, x_adv + (z - x_adv) * a + grad2 * (1 - a), o.norm, o.eps);
-    }
+    auto grad2 = x_adv - x_adv_old;
+    x_adv_old = x_adv.clone();
+    const double a = i > 0 ? 0.75 : 1.0;
+    at::Tensor dir = o.norm == Norm::kLinf ? grad.sign() : grad / per_sample(lp_norms(grad, Norm::kL2) + 1e-12);
+    auto z = project(x, x_adv + per_sample(step) * dir, o.norm, o.eps);
+    x_adv = rows.step(project(x, x_adv + (z - x_adv) * a + grad2 * (1 - a), o.norm, o.eps), x_adv);
+
     std::tie(grad, logits) = input_gradient(model, x_adv, loss_fn);
     gradient_calls += 1;
-    queries += 1;
-    torch::NoGradGuard g;
+    queries.index_add_(0, rows.index(), rows.running().to(torch::kLong));
     loss = loss_fn(logits);
-    auto met = goal_met(logits, y, success_goal);
-    x_best_adv = torch::where(per_sample(met), x_adv, x_best_adv);
-    found = found | met;
-    loss_steps[i] = loss;
+    met = goal_met(logits, y, success_goal);
+    auto fresh = met & rows.running();
+    merge_subset(x_best_adv, rows.index(), x_adv, fresh);
+    found.index_copy_(0, rows.index(), found.index_select(0, rows.index()) | fresh);
+    loss_steps.select(1, i).copy_(loss);
     auto improved = loss > loss_best;
     x_best = torch::where(per_sample(improved), x_adv, x_best);
     grad_best = torch::where(per_sample(improved), grad, grad_best);
     loss_best = torch::where(improved, loss, loss_best);
+    if (!retire_met(met)) break;
 
     if (next_check < checkpoints.size() && i + 1 == checkpoints[next_check]) {
       const int64_t k = i + 1 - last_check;
-      auto increases = torch::zeros({n}, x.options());
+      const int64_t m = rows.size();
+      auto increases = torch::zeros({m}, x.options());
       for (int64_t c = 0; c < k; ++c) {
         // At the first checkpoint the reference compares the first step with row -1 of its
         // zero-initialised history (numpy wraps the index), i.e. with 0.
-        auto prev = i - c - 1 >= 0 ? loss_steps[i - c - 1] : torch::zeros({n}, x.options());
-        increases += (loss_steps[i - c] > prev).to(x.scalar_type());
+        auto prev = i - c - 1 >= 0 ? loss_steps.select(1, i - c - 1) : torch::zeros({m}, x.options());
+        increases += (loss_steps.select(1, i - c) > prev).to(x.scalar_type());
       }
       auto oscillating = increases <= static_cast<double>(k) * o.rho;
       auto no_improvement = ~reduced_last_check & (loss_best_last_check >= loss_best);
@@ -125,7 +141,7 @@ at::Tensor Apgd::single_run(Model& model, const at::Tensor& x, const at::Tensor&
       reduced_last_check = reduce;
       loss_best_last_check = loss_best.clone();
       step = torch::where(reduce, step / 2.0, step);
-      x_adv = torch::where(per_sample(reduce), x_best, x_adv);
+      x_adv = rows.step(torch::where(per_sample(reduce), x_best, x_adv), x_adv);
       grad = torch::where(per_sample(reduce), grad_best, grad);
       last_check = i + 1;
       ++next_check;
@@ -178,6 +194,8 @@ ApgdOptions read_apgd(AttackParams& p, const std::string& loss) {
   o.restarts = p.integer("restarts", o.restarts, 1);
   o.loss = p.choice("loss", loss, {"ce", "dlr"});
   o.rho = p.positive("rho", o.rho);
+  o.early_stop = p.flag("early_stop", o.early_stop);
+  o.compact = p.flag("compact", o.compact);
   return o;
 }
 }  // namespace

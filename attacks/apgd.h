@@ -24,6 +24,11 @@ struct ApgdOptions {
   std::string loss = "ce"; // ce | dlr
   double rho = 0.75;
   int64_t target_classes = 9;  // targeted mode (APGD-T): how many runner-up classes to try
+  // A sample stops at its first adversarial iterate and returns it. On by default: which
+  // samples are broken is the same as without it (the reference keeps stepping a broken sample
+  // and returns its latest adversarial iterate; set false for that).
+  bool early_stop = true;
+  bool compact = true;  // as PgdOptions::compact
 };
 
 class Apgd final : public Attack {

@@ -367,6 +367,117 @@ at::Tensor merge_subset(at::Tensor& into, const at::Tensor& index, const at::Ten
   return written;
 }
 
+ActiveRows::ActiveRows(int64_t n, c10::Device device, bool compact) : compact_(compact) {
+  index_ = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
+  running_ = torch::ones({n}, torch::TensorOptions().dtype(torch::kBool).device(device));
+}
+
+at::Tensor ActiveRows::step(const at::Tensor& next, const at::Tensor& current) const {
+  if (!frozen_) return next;  // the hot path: nothing to mask
+  std::vector<int64_t> shape(static_cast<size_t>(next.dim()), 1);
+  shape[0] = -1;
+  return torch::where(running_.view(shape), next, current);
+}
+
+bool ActiveRows::retire(const at::Tensor& finished, std::initializer_list<at::Tensor*> state,
+                        std::initializer_list<at::Tensor*> state_dim1) {
+  auto stop = finished.to(running_.device()) & running_;
+  if (!stop.any().item<bool>()) return true;
+  if (!compact_) {
+    running_ = running_ & ~stop;
+    frozen_ = true;
+    return running_.any().item<bool>();
+  }
+  auto stay = (~stop).nonzero().squeeze(1);
+  for (auto* t : state) {
+    if (t->defined()) *t = t->index_select(0, stay.to(t->device()));
+  }
+  for (auto* t : state_dim1) {
+    if (t->defined()) *t = t->index_select(1, stay.to(t->device()));
+  }
+  index_ = index_.index_select(0, stay);
+  running_ = running_.index_select(0, stay);
+  return index_.numel() > 0;
+}
+
+namespace {
+
+[[noreturn]] void out_of_memory_at_one(Model& model, const std::exception& e) {
+  throw InputError(model.spec().name + ": out of memory on " + model.device().str() + " at batch 1 (" +
+                   free_memory_text(model.device()) + "): " + one_line(e));
+}
+
+at::Tensor cat_defined(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined() || !b.defined()) return {};
+  return torch::cat({a, b.to(a.device())});
+}
+
+// AutoAttack's per-stage records of two halves, as one batch's.
+nlohmann::json join_details(const nlohmann::json& a, const nlohmann::json& b) {
+  if (!a.is_object() || !b.is_object() || !a.contains("stages") || !b.contains("stages")) return a;
+  nlohmann::json out = a;
+  const int64_t n = a.value("n", int64_t{0}) + b.value("n", int64_t{0});
+  out["n"] = n;
+  for (size_t i = 0; i < out["stages"].size() && i < b["stages"].size(); ++i) {
+    auto& s = out["stages"][i];
+    const auto& t = b["stages"][i];
+    for (const char* key : {"attacked", "broken", "robust"}) s[key] = s[key].get<int64_t>() + t[key].get<int64_t>();
+    s["seconds"] = s["seconds"].get<double>() + t["seconds"].get<double>();
+    s["robust_accuracy"] = n > 0 ? static_cast<double>(s["robust"].get<int64_t>()) / static_cast<double>(n) : 0.0;
+  }
+  return out;
+}
+
+}  // namespace
+
+AttackResult run_splitting_on_oom(Attack& attack, Model& model, const at::Tensor& images, const at::Tensor& labels,
+                                  const Goal& goal, int64_t* splits) {
+  try {
+    return attack.run(model, images, labels, goal);
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    const int64_t n = images.size(0);
+    if (n <= 1) out_of_memory_at_one(model, e);
+    if (splits) ++*splits;
+    const int64_t half = n / 2;
+    auto part = [&](int64_t from, int64_t count) {
+      Goal g = goal.targeted ? Goal::targeted_to(goal.targets.narrow(0, from, count)) : goal;
+      return run_splitting_on_oom(attack, model, images.narrow(0, from, count), labels.narrow(0, from, count), g,
+                                  splits);
+    };
+    AttackResult a = part(0, half);
+    AttackResult b = part(half, n - half);
+    AttackResult r;
+    r.adversarial = cat_defined(a.adversarial, b.adversarial);
+    r.success = cat_defined(a.success, b.success);
+    r.clean_pred = cat_defined(a.clean_pred, b.clean_pred);
+    r.adv_pred = cat_defined(a.adv_pred, b.adv_pred);
+    r.linf = cat_defined(a.linf, b.linf);
+    r.l2 = cat_defined(a.l2, b.l2);
+    r.queries = cat_defined(a.queries, b.queries);
+    r.gradient_calls = a.gradient_calls + b.gradient_calls;
+    r.details = join_details(a.details, b.details);
+    return r;
+  }
+}
+
+int64_t probe_batch_size(Model& model, const at::Tensor& sample, int64_t cap) {
+  auto one = sample.narrow(0, 0, 1).to(model.device());
+  for (int64_t size = std::max<int64_t>(cap, 1);; size /= 2) {
+    try {
+      auto x = one.expand({size, one.size(1), one.size(2), one.size(3)}).contiguous();
+      auto grad = input_gradient(model, x, [](const at::Tensor& logits) { return logits.logsumexp(1); }).first;
+      (void)grad.sum().item<double>();  // waits for the device
+      return size;
+    } catch (const std::exception& e) {
+      if (!is_out_of_memory(e)) throw;
+      if (size <= 1) out_of_memory_at_one(model, e);
+    }
+  }
+}
+
+int64_t auto_batch_cap(c10::Device device) { return device.is_cuda() ? 1024 : 128; }
+
 std::vector<at::Tensor> runner_up_targets(const at::Tensor& clean_logits, int64_t count) {
   const int64_t k = clean_logits.size(1);
   auto order = std::get<1>(clean_logits.sort(1));

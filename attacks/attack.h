@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -179,9 +180,56 @@ PendingSubset pending_subset(const at::Tensor& pending, const at::Tensor& x, con
 at::Tensor merge_subset(at::Tensor& into, const at::Tensor& index, const at::Tensor& values,
                         const at::Tensor& take = {});
 
+// Batch compaction (docs/attacks.md, "Batch compaction"): the rows an iterative attack still
+// steps. Compacting, a row that finishes leaves the batch, and every per-row state tensor is
+// gathered down to the rows still running, so a finished sample costs no more forward or
+// backward passes. Not compacting (the baseline a benchmark compares with, and what the
+// reference implementations cost), every row stays in the batch and a finished one is frozen by
+// masking. Per-sample results are the same either way, up to float rounding from batch size.
+class ActiveRows {
+ public:
+  ActiveRows(int64_t n, c10::Device device, bool compact);
+  // [K] long: the rows in the batch now, as positions 0..n-1 of the run's batch.
+  const at::Tensor& index() const { return index_; }
+  // [K] bool: which of them still step (all true when compacting).
+  const at::Tensor& running() const { return running_; }
+  int64_t size() const { return index_.numel(); }
+  bool compact() const { return compact_; }
+  // `next` where a row still steps, `current` where it is frozen ([K, ...] both).
+  at::Tensor step(const at::Tensor& next, const at::Tensor& current) const;
+  // The rows where `finished` [K] bool holds stop stepping (the caller has written out what it
+  // keeps of them). Compacting, each defined tensor in `state` ([K, ...], or [..., K] when
+  // listed in `state_dim1`) is narrowed to the rows that stay. Returns whether any row still runs.
+  bool retire(const at::Tensor& finished, std::initializer_list<at::Tensor*> state,
+              std::initializer_list<at::Tensor*> state_dim1 = {});
+
+ private:
+  bool compact_;
+  bool frozen_ = false;  // not compacting: some row is frozen, so step() must mask
+  at::Tensor index_, running_;
+};
+
 // The classes ranked 2nd, 3rd, ... by clean logit, one [N] long tensor per rank, at most
 // `count` of them (fewer when the model has fewer classes): the targets of APGD-T and FAB-T.
 std::vector<at::Tensor> runner_up_targets(const at::Tensor& clean_logits, int64_t count);
+
+// ---- memory --------------------------------------------------------------------------------
+
+// `attack.run`, where an out-of-memory error halves the batch and runs each half in turn, down
+// to one sample (where it becomes an InputError naming the model, the device and its free
+// memory); the halves' results are joined in batch order. A split batch draws other random
+// numbers than the whole would (the attack's generator is not rewound), so a run that split is
+// reproducible only where it splits again. `splits` (if given) counts the halvings.
+AttackResult run_splitting_on_oom(Attack& attack, Model& model, const at::Tensor& images, const at::Tensor& labels,
+                                  const Goal& goal, int64_t* splits = nullptr);
+
+// `--batch-size auto`: the largest of cap, cap/2, ... for which a forward and backward pass on
+// copies of `sample` ([1, C, H, W] or [N, ...], its first image used) fits on the model's
+// device; out of memory at batch 1 is the InputError above.
+int64_t probe_batch_size(Model& model, const at::Tensor& sample, int64_t cap);
+// The cap `auto` starts from: 1024 on CUDA, 128 on the CPU (where larger batches do not run
+// faster and only grow the resident set).
+int64_t auto_batch_cap(c10::Device device);
 
 // Fills success, predictions and norms of `result.adversarial` by one more forward pass (not
 // counted in queries), so that what is reported is what the image does.

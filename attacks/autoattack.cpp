@@ -16,6 +16,10 @@ const std::vector<std::string> kStages = {"apgd-ce", "apgd-dlr", "apgd-t", "fab"
 
 nlohmann::json autoattack_stage_params(const std::string& stage, const AutoAttackOptions& o) {
   nlohmann::json p = {{"norm", norm_name(o.norm)}, {"eps", o.eps}};
+  if (stage != "square") {
+    p["compact"] = o.compact;
+    p["early_stop"] = true;  // FAB's is off by default; APGD's is on (attacks/apgd.h)
+  }
   if (stage == "square") {
     p["queries"] = o.queries;
     p["p_init"] = 0.8;
@@ -42,7 +46,7 @@ nlohmann::json AutoAttack::options_json() const {
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& s : stages_) stages.push_back({{"attack", s->name()}, {"options", s->options_json()}});
   return {{"norm", norm_name(options_.norm)}, {"eps", options_.eps},     {"steps", options_.steps},
-          {"queries", options_.queries},      {"stages", stages}};
+          {"queries", options_.queries},      {"compact", options_.compact}, {"stages", stages}};
 }
 
 AttackResult AutoAttack::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
@@ -88,6 +92,7 @@ std::unique_ptr<Attack> make_autoattack(AttackParams& p) {
   o.steps = p.integer("steps", o.steps, 1);
   o.queries = p.integer("queries", o.queries, 1);
   o.target_classes = p.integer("target_classes", o.target_classes, 1);
+  o.compact = p.flag("compact", o.compact);
   std::string list = p.text("attacks", "");
   if (!list.empty()) {
     o.attacks.clear();

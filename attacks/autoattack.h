@@ -2,7 +2,8 @@
 // APGD-CE → APGD-T → FAB-T → Square, each stage run only on the samples every earlier stage
 // left robust, each sample keeping the first adversarial found (autoattack.py's
 // run_standard_evaluation). The robust accuracy after every stage is recorded in
-// AttackResult::details.
+// AttackResult::details. Every stage stops a sample once it is broken (APGD's and FAB's
+// early_stop; Square stops by design), which cannot change which samples are broken.
 #pragma once
 #include "attacks/attack.h"
 
@@ -15,6 +16,9 @@ struct AutoAttackOptions {
   int64_t steps = 100;     // APGD and FAB iterations
   int64_t queries = 5000;  // Square's budget per sample
   int64_t target_classes = 9;
+  // Batch compaction in every stage (a stage's samples leave its batch once broken). False
+  // computes every sample every step, masked: the same results, at the reference's cost.
+  bool compact = true;
 };
 
 class AutoAttack final : public Attack {

@@ -163,11 +163,13 @@ Linear linearise(Model& model, const at::Tensor& x, const at::Tensor& y, const a
 // One run of `steps` iterations on the samples given (the reference's attack_single_run).
 // Returns the adversarial closest to x0 in `norm` found, and whether any was found.
 std::pair<at::Tensor, at::Tensor> single_run(Model& model, const FabOptions& o, const at::Tensor& x0,
-                                             const at::Tensor& y, const at::Tensor& target, Hyperplane plane,
+                                             const at::Tensor& y_in, const at::Tensor& target_in, Hyperplane plane,
                                              bool random_start, at::Generator& gen, at::Tensor& queries,
                                              int64_t& gradient_calls) {
   const int64_t n = x0.size(0);
-  const auto shape = x0.sizes();
+  const auto shape = x0.sizes().vec();
+  auto image_shape = shape;
+  image_shape[0] = -1;
   auto xf = x0.flatten(1);
   auto x1 = xf.clone();
   if (random_start) {
@@ -175,29 +177,43 @@ std::pair<at::Tensor, at::Tensor> single_run(Model& model, const FabOptions& o, 
     auto t = o.norm == Norm::kLinf ? uniform_like(xf, gen, -1.0, 1.0) : normal_like(xf, gen);
     x1 = clamp_box(xf + 0.5 * o.eps * t / lp_norms(t, o.norm).clamp_min(1e-12).unsqueeze(1));
   }
-  auto adv = xf.clone();
-  auto res = torch::full({n}, std::numeric_limits<double>::infinity(), xf.options());
+  // The run's results per sample (closest adversarial, its norm) and the rows still stepping.
+  auto adv_out = xf.clone();
+  auto res_out = torch::full({n}, std::numeric_limits<double>::infinity(), xf.options());
+  ActiveRows rows(n, xf.device(), o.compact);
+  auto x0r = xf, y = y_in, target = target_in, adv = adv_out.clone(), res = res_out.clone();
   for (int64_t i = 0; i < o.steps; ++i) {
-    auto lin = linearise(model, x1.reshape(shape), y, target, plane, o.norm, gradient_calls);
-    queries += 1;
+    auto lin = linearise(model, x1.reshape(image_shape), y, target, plane, o.norm, gradient_calls);
+    auto counted = rows.running().to(torch::kLong);
+    queries.index_add_(0, rows.index(), counted);
     torch::NoGradGuard no_grad;
+    const int64_t m = rows.size();
     auto b = (lin.w * x1).sum(1) - lin.f;
-    auto d = fab_projection(torch::cat({x1, xf}), torch::cat({lin.w, lin.w}), torch::cat({b, b}), o.norm);
-    auto d1 = d.narrow(0, 0, n), d2 = d.narrow(0, n, n);
+    auto d = fab_projection(torch::cat({x1, x0r}), torch::cat({lin.w, lin.w}), torch::cat({b, b}), o.norm);
+    auto d1 = d.narrow(0, 0, m), d2 = d.narrow(0, m, m);
     auto a1 = lp_norms(d1, o.norm).clamp_min(1e-8), a2 = lp_norms(d2, o.norm).clamp_min(1e-8);
     auto alpha = (a1 / (a1 + a2)).clamp(0.0, o.alpha_max).unsqueeze(1);
-    x1 = clamp_box((x1 + o.eta * d1) * (1 - alpha) + (xf + o.eta * d2) * alpha);
+    x1 = rows.step(clamp_box((x1 + o.eta * d1) * (1 - alpha) + (x0r + o.eta * d2) * alpha), x1);
 
-    auto pred = model.logits(x1.reshape(shape)).argmax(1);
-    queries += 1;
+    auto pred = model.logits(x1.reshape(image_shape)).argmax(1);
+    queries.index_add_(0, rows.index(), counted);
     auto is_adv = plane == Hyperplane::kVersusOthers ? pred.eq(target) : pred.ne(y);
-    auto dist = lp_norms(x1 - xf, o.norm);
-    auto closer = is_adv & (dist < res);
+    auto dist = lp_norms(x1 - x0r, o.norm);
+    auto closer = is_adv & (dist < res) & rows.running();
     adv = torch::where(closer.unsqueeze(1), x1, adv);
     res = torch::where(closer, dist, res);
-    x1 = torch::where(is_adv.unsqueeze(1), xf + (x1 - xf) * o.beta, x1);
+    x1 = rows.step(torch::where(is_adv.unsqueeze(1), x0r + (x1 - x0r) * o.beta, x1), x1);
+    if (o.early_stop) {
+      // Within eps is all a robustness evaluation asks; minimising the norm further is not.
+      auto done = res <= o.eps;
+      merge_subset(adv_out, rows.index(), adv, done & rows.running());
+      merge_subset(res_out, rows.index(), res, done & rows.running());
+      if (!rows.retire(done, {&x1, &x0r, &y, &target, &adv, &res})) break;
+    }
   }
-  return {adv.view(shape), torch::isfinite(res)};
+  merge_subset(adv_out, rows.index(), adv, rows.running());
+  merge_subset(res_out, rows.index(), res, rows.running());
+  return {adv_out.view(shape), torch::isfinite(res_out)};
 }
 
 }  // namespace
@@ -205,7 +221,8 @@ std::pair<at::Tensor, at::Tensor> single_run(Model& model, const FabOptions& o, 
 nlohmann::json Fab::options_json() const {
   const auto& o = options_;
   nlohmann::json j = {{"norm", norm_name(o.norm)},   {"eps", o.eps}, {"steps", o.steps}, {"restarts", o.restarts},
-                      {"alpha_max", o.alpha_max}, {"eta", o.eta}, {"beta", o.beta}};
+                      {"alpha_max", o.alpha_max}, {"eta", o.eta}, {"beta", o.beta},
+                      {"early_stop", o.early_stop}, {"compact", o.compact}};
   if (targeted_) j["target_classes"] = o.target_classes;
   return j;
 }
@@ -266,6 +283,8 @@ FabOptions read_fab(AttackParams& p) {
   o.beta = p.positive("beta", o.beta);
   if (o.alpha_max > 1) throw UsageError(p.attack() + " parameter 'alpha_max' must be in (0, 1]");
   if (o.beta > 1) throw UsageError(p.attack() + " parameter 'beta' must be in (0, 1]");
+  o.early_stop = p.flag("early_stop", o.early_stop);
+  o.compact = p.flag("compact", o.compact);
   return o;
 }
 }  // namespace

@@ -25,6 +25,11 @@ struct FabOptions {
   double eta = 1.05;       // overshoot of the projections
   double beta = 0.9;       // backward step toward x0 once adversarial
   int64_t target_classes = 9;  // fab-t: how many runner-up classes to try, in turn
+  // Stop a sample once an adversarial within eps is found. Off by default: FAB is a
+  // minimal-norm attack and keeps shrinking the norm. AutoAttack turns it on (it only asks
+  // whether a sample is broken within eps, which this cannot change).
+  bool early_stop = false;
+  bool compact = true;  // as PgdOptions::compact
 };
 
 class Fab final : public Attack {

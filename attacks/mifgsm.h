@@ -4,7 +4,8 @@
 // As torchattacks' MIFGSM: start at x (no random start); each step normalises the CE gradient
 // by its per-sample mean absolute value, accumulates g = g/mean|g| + decay * g_prev, moves
 // alpha * sign(g), projects onto the eps-ball around x and clamps to [0,1]. Targeted: descends
-// CE(target). With decay 0 it is BIM. A failed sample returns its last iterate.
+// CE(target). With decay 0 it is BIM. A failed sample returns its last iterate; with early_stop
+// (the default, as PGD's) a sample stops at its first adversarial iterate and returns it.
 #pragma once
 #include "attacks/attack.h"
 
@@ -15,6 +16,8 @@ struct MiFgsmOptions {
   double alpha = 2.0 / 255;  // step size
   int64_t steps = 10;
   double decay = 1.0;        // momentum factor mu (>= 0; 0 gives BIM)
+  bool early_stop = true;    // as PgdOptions::early_stop (false: torchattacks' last iterate)
+  bool compact = true;       // as PgdOptions::compact
 };
 
 class MiFgsm final : public Attack {

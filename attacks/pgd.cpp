@@ -7,7 +7,7 @@ namespace mirage {
 nlohmann::json Pgd::options_json() const {
   return {{"norm", norm_name(options_.norm)}, {"eps", options_.eps},           {"alpha", options_.alpha},
           {"steps", options_.steps},          {"restarts", options_.restarts}, {"random_start", options_.random_start},
-          {"early_stop", options_.early_stop}};
+          {"early_stop", options_.early_stop}, {"compact", options_.compact}};
 }
 
 AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& labels, const Goal& goal) {
@@ -26,23 +26,24 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
     auto a = pending_subset(~found, x, y, goal);
     if (a.size() == 0) break;
     const auto& active = a.index;
-    const auto& xa = a.x;
-    const auto& ya = a.y;
-    const auto& ga = a.goal;
+    auto adv_out = a.x.clone();  // this restart's result per sample of the subset
+    // The rows still stepping (with early stop, those not adversarial yet) and their state.
+    ActiveRows rows(a.size(), x.device(), o.compact);
+    auto xa = a.x, ya = a.y;
+    auto ga = a.goal;
     auto adv = xa.clone();
     if (o.random_start) adv = clamp_box(xa + random_start(xa, o.norm, o.eps, generator()));
-    auto running = torch::ones({xa.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
-    auto steps_taken = torch::zeros({xa.size(0)}, long_opts);  // forward passes per sample, with early stop
-    int64_t steps_done = 0;
+    auto steps_taken = torch::zeros({a.size()}, long_opts);  // forward passes per sample
     for (int64_t step = 0; step < o.steps; ++step) {
       auto [grad, logits] = input_gradient(model, adv, [&](const at::Tensor& l) { return goal_cross_entropy(l, ya, ga); });
       r.gradient_calls += 1;
-      ++steps_done;
       torch::NoGradGuard g;
+      steps_taken.index_add_(0, rows.index(), rows.running().to(torch::kLong));
       if (o.early_stop) {
-        steps_taken += running.to(torch::kLong);
-        running = running & ~goal_met(logits, ya, ga);
-        if (!running.any().item<bool>()) break;
+        // A sample stops at its first adversarial iterate, which is what it returns.
+        auto met = goal_met(logits, ya, ga);
+        merge_subset(adv_out, rows.index(), adv, met & rows.running());
+        if (!rows.retire(met, {&adv, &grad, &xa, &ya, &ga.targets})) break;
       }
       at::Tensor step_dir;
       if (o.norm == Norm::kLinf) {
@@ -50,18 +51,16 @@ AttackResult Pgd::run(Model& model, const at::Tensor& images, const at::Tensor& 
       } else {
         step_dir = grad / lp_norms(grad, Norm::kL2).clamp_min(1e-12).view({-1, 1, 1, 1});
       }
-      auto next = clamp_box(xa + project_ball(adv + o.alpha * step_dir - xa, o.norm, o.eps));
-      // Without early stop every sample steps: no masking (this loop is the hot path).
-      adv = o.early_stop ? torch::where(running.view({-1, 1, 1, 1}), next, adv) : next;
+      adv = rows.step(clamp_box(xa + project_ball(adv + o.alpha * step_dir - xa, o.norm, o.eps)), adv);
     }
-    if (!o.early_stop) steps_taken.fill_(steps_done);
+    merge_subset(adv_out, rows.index(), adv, rows.running());
     r.queries.index_add_(0, active, steps_taken);
     torch::NoGradGuard g;
-    auto met = goal_met(model.logits(adv), ya, ga);
+    auto met = goal_met(model.logits(adv_out), a.y, a.goal);
     r.queries.index_add_(0, active, torch::ones_like(active));
     // Keep this restart's iterate where it succeeded, or where nothing has succeeded yet.
     auto take = met | ~found.index_select(0, active);
-    merge_subset(best, active, adv, take);
+    merge_subset(best, active, adv_out, take);
     found.index_copy_(0, active, found.index_select(0, active) | met);
   }
   r.adversarial = best;
@@ -80,6 +79,7 @@ PgdOptions read_pgd(AttackParams& p, bool bim) {
   o.restarts = p.integer("restarts", o.restarts, 1);
   o.random_start = p.flag("random_start", !bim);
   o.early_stop = p.flag("early_stop", o.early_stop);
+  o.compact = p.flag("compact", o.compact);
   return o;
 }
 }  // namespace

@@ -2,6 +2,7 @@
 // summary JSON, written into one output folder that appears only when the run completes.
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "lib/image/open_data.h"
 #include "lib/json_io.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 #include "reports/attack_run.h"
 
 namespace mirage::cli {
@@ -48,7 +50,8 @@ int attack_main(const std::vector<std::string>& args) {
   SpecFlags spec_flags;
   std::string model_path, data, labels_path, out, resize, attack_name, params_json, goal_mode, advgan_checkpoint;
   std::vector<std::string> param_pairs;
-  int64_t limit = 0, batch_size = 128;
+  int64_t limit = 0;
+  std::string batch_text;
   int bits = 16;
   bool no_images = false, overwrite = false, list = false;
   po::options_description options("options");
@@ -64,7 +67,7 @@ int attack_main(const std::vector<std::string>& args) {
     ("out,o", po::value(&out), "output folder: images/, samples.jsonl, summary.json")
     ("overwrite", po::bool_switch(&overwrite), "replace --out if it exists and is not empty")
     ("limit", po::value(&limit)->default_value(0), "attack the first N samples only (0 = all)")
-    ("batch-size", po::value(&batch_size)->default_value(128), "images per attack batch")
+    ("batch-size", po::value(&batch_text)->default_value("auto"), "images per attack batch, or auto: the largest of 128 (CPU) / 1024 (CUDA), halved until a forward+backward probe fits; a batch that runs out of memory later is halved and retried")
     ("bit-depth", po::value(&bits)->default_value(16), "bits per channel of the written PNGs: 16 (near-lossless) or 8")
     ("no-images", po::bool_switch(&no_images), "write samples.jsonl and summary.json only")
     ("resize", po::value(&resize)->default_value("crop"), "how image files are fitted to the model: crop, stretch or imagenet (shorter side to 256/224 of the input, then the centre)")
@@ -98,7 +101,13 @@ int attack_main(const std::vector<std::string>& args) {
   if (model_path.empty()) throw UsageError("--model is required");
   if (attack_name.empty()) throw UsageError("--attack is required (see 'mirage attack --list')");
   if (out.empty()) throw UsageError("--out is required");
-  if (batch_size < 1) throw UsageError("--batch-size must be >= 1");
+  const bool auto_batch = batch_text == "auto";
+  int64_t batch_size = 0;
+  if (!auto_batch) {
+    const double b = parse_number(batch_text, "--batch-size");
+    if (!(b >= 1) || b != std::floor(b)) throw UsageError("--batch-size must be auto or an integer >= 1, got \"" + batch_text + "\"");
+    batch_size = static_cast<int64_t>(b);
+  }
   if (limit < 0) throw UsageError("--limit must be >= 0");
   if (bits != 8 && bits != 16) throw UsageError("--bit-depth must be 8 or 16");
   nlohmann::json params = attack_params(params_json, param_pairs);
@@ -122,6 +131,13 @@ int attack_main(const std::vector<std::string>& args) {
   AttackRunOptions run_options;
   run_options.goal = goal_mode;
   run_options.limit = limit;
+  if (auto_batch) {
+    // Memory depends on the shape, not the pixels: the probe runs on a blank image.
+    const int64_t total = limit > 0 ? std::min(limit, dataset->size()) : dataset->size();
+    const int64_t cap = std::max<int64_t>(1, std::min(auto_batch_cap(runtime.device), total));
+    batch_size = probe_batch_size(*model, torch::zeros({1, spec.channels, spec.height, spec.width}), cap);
+    log_debug("--batch-size auto: " + std::to_string(batch_size));  // the summary records it
+  }
   run_options.batch_size = batch_size;
   run_options.bits = bits;
   const std::string staging = folder.staging();

@@ -24,7 +24,14 @@ AdversarialDetectorData attack_for_detector(Model& classifier, const at::Tensor&
   out.n_val = static_cast<int64_t>(val_idx.size());
   std::vector<at::Tensor> adv_train, adv_val;
   for (const auto& a : attacks) {
-    auto attack = make_attack(a.name, a.params);
+    // Training data takes each attack's whole budget: the iterative attacks' early stop (their
+    // default for evaluation) would give only images just past the classifier's boundary.
+    auto params = a.params;
+    static const std::vector<std::string> kEarlyStopping = {"pgd", "bim", "mi-fgsm", "apgd-ce", "apgd-dlr", "apgd-t"};
+    if (!params.contains("early_stop") && std::count(kEarlyStopping.begin(), kEarlyStopping.end(), a.name) > 0) {
+      params["early_stop"] = false;
+    }
+    auto attack = make_attack(a.name, params);
     attack->set_seed(derive_seed(seed, "attack-" + a.text));
     std::vector<at::Tensor> adv;
     std::vector<int64_t> success;

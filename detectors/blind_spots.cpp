@@ -271,16 +271,18 @@ std::vector<Finding> evasion_slices(Detector& detector, const BlindSpotData& dat
     f.details["white_box"] = !attack->black_box();
     return f;
   };
+  // PGD runs its whole budget (no early stop): evasion is judged at the detector's calibrated
+  // threshold, not at the argmax boundary where early stop would leave each image.
   for (double eps : options.evasion_eps_linf) {
     out.push_back(budget_finding("pgd", "linf", eps,
-                                 {{"norm", "linf"}, {"eps", eps}, {"alpha", eps / 4}, {"steps", options.pgd_steps}}));
+                                 {{"norm", "linf"}, {"eps", eps}, {"alpha", eps / 4}, {"steps", options.pgd_steps}, {"early_stop", false}}));
     if (options.square_queries > 0) {
       out.push_back(budget_finding("square", "linf", eps, {{"norm", "linf"}, {"eps", eps}, {"queries", options.square_queries}}));
     }
   }
   for (double eps : options.evasion_eps_l2) {
     out.push_back(budget_finding("pgd", "l2", eps,
-                                 {{"norm", "l2"}, {"eps", eps}, {"alpha", eps / 4}, {"steps", options.pgd_steps}}));
+                                 {{"norm", "l2"}, {"eps", eps}, {"alpha", eps / 4}, {"steps", options.pgd_steps}, {"early_stop", false}}));
   }
   if (options.minimal_norm) {
     // Carlini & Farid: the smallest perturbation that flips each fake. FAB with a budget no image

@@ -171,6 +171,7 @@ nlohmann::json robustness_sweeps(Detector& detector, const LabelledSets& sets, c
     o.eps = eps;
     o.steps = sweeps.pgd_steps;
     o.alpha = 2.5 * eps / static_cast<double>(sweeps.pgd_steps);
+    o.early_stop = false;  // AUC wants the scores pushed all the way, not just past 0.5
     Pgd attack(o);
     attack.set_seed(derive_seed(seed, "pgd"));
     const auto s = score_sets(detector, sets, batch_size, [&](const at::Tensor& x, int label) {

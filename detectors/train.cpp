@@ -253,6 +253,7 @@ DetectorTrainResult train_detector(DetectorNetImpl& net, const DetectorTrainData
     p.eps = o.adv_eps;
     p.steps = std::max<int64_t>(1, o.adv_steps);
     p.alpha = 2.5 * o.adv_eps / static_cast<double>(p.steps);  // Madry et al.'s 2.5 eps / steps
+    p.early_stop = false;  // Madry et al. train on the whole budget, not on boundary points
     pgd = std::make_unique<Pgd>(p);
     pgd->set_seed(derive_seed(o.seed, "detector-pgd"));
   }

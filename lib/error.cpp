@@ -1,5 +1,7 @@
 #include "lib/error.h"
 
+#include <new>
+
 #include <c10/util/Exception.h>
 
 namespace mirage {
@@ -40,6 +42,13 @@ std::string torch_error_text(const std::exception& e) {
   if (end != std::string::npos) what = what.substr(0, end);
   while (!what.empty() && (what.back() == '\r' || what.back() == ' ')) what.pop_back();
   return what.empty() ? one_line(e) : what;
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return true;
+  const std::string text = e.what();
+  return text.find("out of memory") != std::string::npos || text.find("can't allocate memory") != std::string::npos ||
+         text.find("Cannot allocate memory") != std::string::npos;
 }
 
 }  // namespace mirage

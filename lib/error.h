@@ -51,5 +51,8 @@ std::string one_line(const std::exception& e);
 // errors (a traceback, then "RuntimeError: <what>") the text after the last "RuntimeError: ",
 // else one_line.
 std::string torch_error_text(const std::exception& e);
+// Whether `e` says an allocation failed: CUDA's "CUDA out of memory" (c10::OutOfMemoryError),
+// the CPU allocator's "can't allocate memory", or std::bad_alloc.
+bool is_out_of_memory(const std::exception& e);
 
 }  // namespace mirage

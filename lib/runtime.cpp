@@ -1,5 +1,7 @@
 #include "lib/runtime.h"
 
+#include <fstream>
+
 #include <malloc.h>
 
 #include <cstdlib>
@@ -83,6 +85,19 @@ uint64_t derive_seed(uint64_t seed, const std::string& stream) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
+}
+
+std::string free_memory_text(c10::Device device) {
+  if (device.is_cpu()) {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    int64_t kb = 0;
+    std::string unit;
+    while (in >> key >> kb >> unit) {
+      if (key == "MemAvailable:") return std::to_string(kb / 1024) + " MiB available";
+    }
+  }
+  return "free memory unknown";
 }
 
 }  // namespace mirage

@@ -37,6 +37,10 @@ void tune_allocator();
 // a generator (or a seed to make one) instead of touching global state.
 at::Generator make_generator(uint64_t seed);
 
+// What a device has left, for out-of-memory messages: "N MiB available" for the CPU (from
+// /proc/meminfo), "free memory unknown" where it cannot be read (CUDA in this build).
+std::string free_memory_text(c10::Device device);
+
 // An independent seed for a named sub-stream ("shuffle", "epoch-3", ...) of a run's seed.
 uint64_t derive_seed(uint64_t seed, const std::string& stream);
 

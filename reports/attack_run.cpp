@@ -57,6 +57,7 @@ nlohmann::json attack_run_json(const AttackRun& r, int bits) {
   nlohmann::json result = {
       {"n", r.n},
       {"skipped", r.skipped.size()},
+      {"oom_splits", r.oom_splits},
       {"clean_accuracy", rate_json(r.clean_accuracy())},
       {"robust_accuracy", rate_json(r.robust_accuracy())},
       {"success_rate", rate_json(r.success_rate())},
@@ -138,7 +139,13 @@ AttackRun run_attack(Model& model, Dataset& data, Attack& attack, const AttackRu
     }
     Goal goal = make_goal(options.goal, model, images, labels, derive_seed(seed, "goal-batch-" + std::to_string(b)));
     const auto ta = std::chrono::steady_clock::now();
-    AttackResult r = attack.run(model, images, labels, goal);
+    int64_t splits = 0;
+    AttackResult r = run_splitting_on_oom(attack, model, images, labels, goal, &splits);
+    if (splits > 0) {
+      log_warn("batch " + std::to_string(b) + " ran out of memory; it ran in smaller parts (" + std::to_string(splits) +
+               " split" + (splits == 1 ? "" : "s") + "); a smaller --batch-size avoids that");
+    }
+    run.oom_splits += splits;
     run.attack_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
     run.gradient_calls += r.gradient_calls;
 

@@ -60,6 +60,7 @@ struct AttackRun {
   int64_t clean_correct = 0, robust = 0, broken = 0;  // broken: successes on initially correct samples
   int64_t saved_robust = 0, saved_broken = 0, saved_changed = 0;  // the same for the written images
   int64_t labels_from_predictions = 0, queries_total = 0, gradient_calls = 0;
+  int64_t oom_splits = 0;        // batches halved after an out-of-memory error (run_splitting_on_oom)
   std::vector<double> linf, l2;  // of the successes on initially correct samples
   std::vector<double> queries;   // per sample
   double seconds = 0, attack_seconds = 0;  // the whole loop; inside Attack::run only

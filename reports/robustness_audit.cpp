@@ -248,7 +248,9 @@ RobustnessAudit run_robustness_audit(Model& model, Dataset& data, const AuditCon
         attack->set_seed(derive_seed(seed, entry.id + "@" + entry.eps_text[e] + "#" + std::to_string(b)));
         auto x = batch.images.to(device);
         const auto& y = batch.labels;  // CPU, as `mirage attack` passes them
-        AttackResult r = attack->run(model, x, y, Goal::untargeted());
+        int64_t splits = 0;
+        AttackResult r = run_splitting_on_oom(*attack, model, x, y, Goal::untargeted(), &splits);
+        if (splits > 0) log_warn(stage + ": batch at sample " + std::to_string(b) + " ran out of memory and ran in smaller parts");
         res.gradient_calls += r.gradient_calls;
         at::Tensor adv_logits;
         {

@@ -57,10 +57,16 @@ TEST_CASE("targeted PGD reaches its target on a toy model", "[attacks][pgd]") {
 TEST_CASE("PGD counts one query per sample for the clean pass, each step and the final check", "[attacks][pgd]") {
   auto model = test::linear_two_class(torch::tensor({1.0f, -1.0f}), 0.0);
   auto x = torch::rand({4, 1, 1, 2});
-  auto r = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}})->run(model, x, torch::zeros({4}, torch::kLong),
-                                                                   Goal::untargeted());
+  auto r = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}, {"early_stop", false}})
+               ->run(model, x, torch::zeros({4}, torch::kLong), Goal::untargeted());
   CHECK(r.queries.eq(9).all().item<bool>());
   CHECK(r.gradient_calls == 7);
+  // With early stop (the default) a sample the clean image already misclassifies stops at the
+  // first step (clean pass, one step, the final check); one eps cannot break takes them all.
+  auto xs = torch::tensor({0.6f, 0.5f, 0.5f, 0.6f}).view({2, 1, 1, 2});  // classes 1 and 0
+  auto stopped = make_attack("pgd", {{"steps", 7}, {"eps", 0.001}})
+                     ->run(model, xs, torch::zeros({2}, torch::kLong), Goal::untargeted());
+  CHECK(stopped.queries.equal(torch::tensor({3, 9}, torch::kLong)));
 }
 
 TEST_CASE("the same seed gives the same adversarial examples, another seed differs", "[attacks][determinism]") {

@@ -64,7 +64,8 @@ TEST_CASE("MI-FGSM's momentum carries the step through a gradient flip (closed f
   auto x = torch::full({1, 1, 1, 2}, 0.5f);
   auto y = torch::zeros({1}, torch::kLong);
   auto run = [&](double decay, int steps) {
-    return make_attack("mi-fgsm", {{"eps", 0.3}, {"alpha", 0.05}, {"steps", steps}, {"decay", decay}})
+    // Without early stop: the sample is adversarial from step 1, and the test follows it further.
+    return make_attack("mi-fgsm", {{"eps", 0.3}, {"alpha", 0.05}, {"steps", steps}, {"decay", decay}, {"early_stop", false}})
         ->run(model, x, y, Goal::untargeted())
         .adversarial.flatten();
   };
@@ -77,7 +78,7 @@ TEST_CASE("MI-FGSM counts steps + 1 queries and steps gradient calls, and is det
   test::CorrectToyBatch t;
   int steps = GENERATE(1, 4);
   auto run = [&](uint64_t seed) {
-    auto a = make_attack("mi-fgsm", {{"steps", steps}});
+    auto a = make_attack("mi-fgsm", {{"steps", steps}, {"early_stop", false}});
     a->set_seed(seed);
     return a->run(*t.model, t.x, t.y, Goal::untargeted());
   };

@@ -111,7 +111,11 @@ TEST_CASE("audit config reads fractions and keeps what was written", "[reports]"
 }
 
 TEST_CASE("robust accuracy follows the closed form and never rises with eps", "[reports]") {
-  auto config = mirage::parse_audit_config(base_config());
+  // The whole budget (no early stop), so that the worst examples sit the full eps past the
+  // boundary and their margins have a closed form.
+  auto full_budget = base_config();
+  full_budget["attacks"][0]["params"]["early_stop"] = false;
+  auto config = mirage::parse_audit_config(full_budget);
   auto data = toy_data();
   auto model = toy_model();
   auto audit = mirage::run_robustness_audit(model, *data, config, 5);
