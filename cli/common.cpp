@@ -66,6 +66,7 @@ void add_spec_options(po::options_description& options, SpecFlags& flags) {
     ("classes", po::value(&flags.classes), "number of classes")
     ("mean", po::value(&flags.mean), "per-channel mean the model expects, comma-separated (mirage normalises)")
     ("std", po::value(&flags.std), "per-channel std the model expects, comma-separated")
+    ("channel-order", po::value(&flags.channel_order), "rgb or bgr: the channel order the model takes (bgr: mirage reverses the channels, then applies --mean/--std, given in the model's order)")
     ("class-names", po::value(&flags.class_names), "class names, comma-separated");
 }
 
@@ -98,6 +99,12 @@ ModelSpec spec_from_flags(const SpecFlags& f) {
     if (!(s > 0)) throw UsageError("--std values must be positive");
   }
   if (!f.class_names.empty()) spec.class_names = split_commas(f.class_names);
+  if (!f.channel_order.empty()) {
+    if (f.channel_order != "rgb" && f.channel_order != "bgr") {
+      throw UsageError("--channel-order must be rgb or bgr, got \"" + f.channel_order + "\"");
+    }
+    spec.channel_order = f.channel_order;
+  }
   return spec;
 }
 
@@ -111,7 +118,10 @@ std::shared_ptr<Dataset> open_data(const std::string& spec, const std::string& l
   target.channels = channels;
   target.height = height;
   target.width = width;
-  return open_dataset(spec, target, parse_resize_policy(resize), labels);
+  const ResizePolicy policy = parse_resize_policy(resize);
+  // A model of unknown size under the ImageNet policy takes what the policy is for: 224 x 224.
+  if (policy == ResizePolicy::kImageNet && height == 0 && width == 0) target.height = target.width = 224;
+  return open_dataset(spec, target, policy, labels);
 }
 
 namespace {

@@ -75,6 +75,7 @@ bool parse_command(const std::string& name, const std::string& usage, const std:
 struct SpecFlags {
   int64_t channels = 0, height = 0, width = 0, classes = 0;
   std::string mean, std, class_names;  // comma-separated
+  std::string channel_order;           // rgb | bgr; empty = the model's mirage.json, else rgb
 };
 void add_spec_options(po::options_description& options, SpecFlags& flags);
 ModelSpec spec_from_flags(const SpecFlags& flags);

@@ -46,6 +46,7 @@ void ModelSpec::fill_from(const ModelSpec& other) {
   if (num_classes == 0) num_classes = other.num_classes;
   if (mean.empty()) mean = other.mean;
   if (std.empty()) std = other.std;
+  if (channel_order.empty()) channel_order = other.channel_order;
   if (class_names.empty()) class_names = other.class_names;
   if (name.empty()) name = other.name;
   if (kind == "classifier" && !other.kind.empty()) kind = other.kind;
@@ -58,6 +59,7 @@ nlohmann::json ModelSpec::to_json() const {
   nlohmann::json input = {{"channels", channels}, {"height", height}, {"width", width}, {"range", {0.0, 1.0}}};
   if (!mean.empty()) input["mean"] = mean;
   if (!std.empty()) input["std"] = std;
+  if (!channel_order.empty()) input["channel_order"] = channel_order;
   nlohmann::json j = {{"format", "mirage-model"}, {"format_version", 1}, {"kind", kind},
                       {"input", input},           {"num_classes", num_classes}};
   if (!name.empty()) j["name"] = name;
@@ -82,6 +84,13 @@ ModelSpec ModelSpec::from_json(const nlohmann::json& j, const std::string& sourc
     spec.width = positive_int(in, "width", source, "input.");
     spec.mean = number_list(in, "mean", source, "input.");
     spec.std = number_list(in, "std", source, "input.");
+    if (in.contains("channel_order")) {
+      const auto& order = in.at("channel_order");
+      if (!order.is_string() || (order != "rgb" && order != "bgr")) {
+        throw InputError(source + ": input.channel_order must be \"rgb\" or \"bgr\", got " + order.dump());
+      }
+      spec.channel_order = order.get<std::string>();
+    }
   }
   spec.num_classes = positive_int(j, "num_classes", source, "");
   if (j.contains("class_names")) {
@@ -136,7 +145,8 @@ TorchScriptModel::TorchScriptModel(torch::jit::Module module, ModelSpec spec, c1
       spec_(std::move(spec)),
       device_(device),
       path_(std::move(path)),
-      had_metadata_(had_metadata) {
+      had_metadata_(had_metadata),
+      bgr_(spec_.channel_order == "bgr") {
   if (!spec_.mean.empty()) {
     mean_ = torch::tensor(spec_.mean, torch::kFloat32).view({1, -1, 1, 1}).to(device_);
     std_ = torch::tensor(spec_.std, torch::kFloat32).view({1, -1, 1, 1}).to(device_);
@@ -167,6 +177,9 @@ std::unique_ptr<TorchScriptModel> TorchScriptModel::load(const std::string& path
     spec.fill_from(ModelSpec::from_json(j, path + ":mirage.json"));
   }
   if (spec.name.empty()) spec.name = std::filesystem::path(path).filename().string();
+  if (spec.channel_order == "bgr" && spec.channels > 0 && spec.channels != 3) {
+    throw UsageError(path + ": channel order bgr needs 3 input channels, the model takes " + std::to_string(spec.channels));
+  }
   if (!spec.mean.empty() && spec.channels > 0 && static_cast<int64_t>(spec.mean.size()) != spec.channels) {
     if (spec.mean.size() != 1) {
       throw UsageError(path + ": mean/std have " + std::to_string(spec.mean.size()) + " values for " +
@@ -215,6 +228,7 @@ at::Tensor TorchScriptModel::logits(const at::Tensor& x) {
                      shape_text(x.sizes()));
   }
   at::Tensor input = x.device() == device_ ? x : x.to(device_);
+  if (bgr_) input = input.flip({1});
   if (mean_.defined()) input = (input - mean_) / std_;
   torch::jit::IValue out;
   try {

@@ -26,6 +26,10 @@ struct ModelSpec {
   // when the model normalises inside (mirage's own exports do) or takes [0,1] as is.
   std::vector<double> mean;
   std::vector<double> std;
+  // The channel order the model takes: "rgb" (mirage's images), or "bgr" (a model trained on
+  // OpenCV/Caffe-loaded images): mirage reverses the channels before normalising, so `mean` and
+  // `std` are in the model's order. Empty means not set (rgb).
+  std::string channel_order;
   std::vector<std::string> class_names;
   std::string kind = "classifier";  // classifier | detector | generator | ...
   std::string name;
@@ -81,6 +85,7 @@ class TorchScriptModel final : public Model {
   bool had_metadata_;
   std::string shape_source_;
   at::Tensor mean_, std_;
+  bool bgr_ = false;
 };
 
 // Any differentiable function as a Model: native nets, detectors seen as classifiers.

@@ -15,6 +15,7 @@ PACKAGES=(
   libvalijson-dev         # JSON Schema validation of reports
   libbenchmark-dev        # bench/
   python3-torch           # proves exported TorchScript loads in PyTorch
+  python3-torchvision     # foreign architectures (ResNet-18/50) for tests and benchmarks
   dataset-fashion-mnist   # the embedded default data set
 )
 
