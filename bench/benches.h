@@ -12,6 +12,7 @@ int bench_train_step(const std::vector<std::string>& args);  // [rounds] [steps]
 int bench_attack(const std::vector<std::string>& args);      // [rounds] [batch] [device] [variant]
 int bench_gan(const std::vector<std::string>& args);         // [rounds] [batch] [device] [width] [steps] [threads]
 int bench_score(const std::vector<std::string>& args);       // [rounds] [images] [batch] [width] [threads]
+int bench_compaction(const std::vector<std::string>& args);  // [model] [n] [eps] [steps] [queries] [batch] [data] [rounds]
 int bench_advgan(const std::vector<std::string>& args);      // [eps] [advgan_steps] [rounds] [device] [kappa] [threads]
 
 // Timing helpers every benchmark shares.

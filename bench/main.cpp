@@ -1,4 +1,4 @@
-// mirage_bench [train-step|attack|gan|score|all] [args...] — runs benchmarks by name (default: all).
+// mirage_bench [train-step|attack|gan|score|advgan|compaction|all] [args...] — runs benchmarks by name (default: all).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   if (name == "gan") return bench_gan(args);
   if (name == "score") return bench_score(args);
   if (name == "advgan") return bench_advgan(args);  // trains two nets first: not in "all"
+  if (name == "compaction") return bench_compaction(args);  // trains a net or needs a fixture: not in "all"
   if (name == "all") return bench_train_step({}) | bench_attack({}) | bench_gan({}) | bench_score({});
-  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|score|advgan|all] [args...]\n");
+  std::fprintf(stderr, "usage: mirage_bench [train-step|attack|gan|score|advgan|compaction|all] [args...]\n");
   return 2;
 }
