@@ -9,6 +9,7 @@
 #include "lib/image/convert.h"
 #include "lib/json_io.h"
 #include "lib/log.h"
+#include "lib/prefetch.h"
 #include "lib/runtime.h"
 
 namespace mirage {
@@ -99,11 +100,26 @@ AttackRun run_attack(Model& model, Dataset& data, Attack& attack, const AttackRu
   run.total = options.limit > 0 ? std::min(options.limit, data.size()) : data.size();
   const auto t0 = std::chrono::steady_clock::now();
   Progress progress("attack " + attack.name(), run.total);
-  for (int64_t first = 0, b = 0; first < run.total; first += options.batch_size, ++b) {
+  // Batch b + 1 is read and decoded on another thread while batch b is attacked.
+  struct Loaded {
     std::vector<int64_t> indices;
-    for (int64_t i = first; i < std::min(first + options.batch_size, run.total); ++i) indices.push_back(i);
     std::vector<BadItem> bad;
-    Batch batch = get_batch_skipping_bad(data, indices, bad);
+    Batch batch;
+  };
+  const int64_t batches = (run.total + options.batch_size - 1) / options.batch_size;
+  Prefetcher<Loaded> loader(batches, [&](int64_t b) {
+    Loaded l;
+    for (int64_t i = b * options.batch_size; i < std::min((b + 1) * options.batch_size, run.total); ++i) {
+      l.indices.push_back(i);
+    }
+    l.batch = get_batch_skipping_bad(data, l.indices, l.bad);
+    return l;
+  });
+  for (int64_t b = 0; !loader.done(); ++b) {
+    Loaded loaded = loader.next();
+    const auto& indices = loaded.indices;
+    const auto& bad = loaded.bad;
+    Batch& batch = loaded.batch;
     for (const auto& item : bad) {
       log_warn("skipped " + item.error);
       AttackedSample s;

@@ -12,6 +12,7 @@
 
 #include "lib/error.h"
 #include "lib/hash.h"
+#include "lib/prefetch.h"
 #include "lib/metrics.h"
 #include "lib/runtime.h"
 
@@ -150,14 +151,17 @@ void summarize_audit(RobustnessAudit& audit, const AuditConfig& config) {
 
 namespace {
 
-// Batches of the samples [first, end), in order, as the whole run cuts them (first is a batch start).
+// Batches of the samples [first, end), in order, as the whole run cuts them (first is a batch
+// start); the next batch is read and decoded on another thread while `f` works on this one.
 template <typename F>
 void for_each_batch(Dataset& data, int64_t first, int64_t end, int64_t batch_size, F&& f) {
-  for (int64_t b = first; b < end; b += batch_size) {
+  const int64_t batches = (end - first + batch_size - 1) / batch_size;
+  Prefetcher<Batch> loader(batches, [&](int64_t i) {
     std::vector<int64_t> indices;
-    for (int64_t i = b; i < std::min(b + batch_size, end); ++i) indices.push_back(i);
-    f(b, data.get(indices));
-  }
+    for (int64_t j = first + i * batch_size; j < std::min(first + (i + 1) * batch_size, end); ++j) indices.push_back(j);
+    return data.get(indices);
+  });
+  for (int64_t i = 0; !loader.done(); ++i) f(first + i * batch_size, loader.next());
 }
 
 std::vector<int64_t> to_vector(const at::Tensor& t) {

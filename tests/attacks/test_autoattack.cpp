@@ -76,10 +76,16 @@ TEST_CASE("on an adversarially trained model APGD-CE is at least as strong as PG
   for (auto* a : {pgd.get(), apgd.get(), aa.get()}) a->set_seed(1);
   double clean = toy.model->logits(x).argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
   double r_pgd = robust_accuracy(pgd->run(*toy.model, x, y, Goal::untargeted()), y);
+  // mirage's default, early stop, keeps the first adversarial iterate: never weaker.
+  auto pgd_stop = make_attack("pgd", {{"eps", eps}, {"alpha", eps / 4}, {"steps", steps}});
+  pgd_stop->set_seed(1);
+  double r_pgd_stop = robust_accuracy(pgd_stop->run(*toy.model, x, y, Goal::untargeted()), y);
   double r_apgd = robust_accuracy(apgd->run(*toy.model, x, y, Goal::untargeted()), y);
   auto aa_result = aa->run(*toy.model, x, y, Goal::untargeted());
   double r_aa = robust_accuracy(aa_result, y);
-  INFO("clean " << clean << " pgd " << r_pgd << " apgd " << r_apgd << " autoattack " << r_aa);
+  INFO("clean " << clean << " pgd " << r_pgd << " pgd early stop " << r_pgd_stop << " apgd " << r_apgd
+                 << " autoattack " << r_aa);
+  CHECK(r_pgd_stop <= r_pgd);
   CHECK(clean > 0.8);
   CHECK(r_pgd > 0.1);  // the model is robust enough for the comparison to mean something
   CHECK(r_apgd <= r_pgd);
